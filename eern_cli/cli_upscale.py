@@ -1,0 +1,150 @@
+"""``eern upscale``: the batch command. Flags, progress on stderr, data (JSON, dry-run lists) on stdout.
+
+Exit codes: 0 every image done (or skipped as up to date), 1 some failed, 2 usage error, 130 interrupted.
+torch and the library are imported inside the command, so ``eern --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from .cli_progress import Reporter
+from .errors import UsageError
+
+
+_FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "same")
+_PANEL_OUT, _PANEL_MODEL, _PANEL_RUN = "Output", "Model", "Run and report"
+
+
+def upscale(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Image files, folders, glob patterns (quoted), or - for standard input.", metavar="INPUT...",
+        show_default=False)],
+    output: Annotated[str | None, typer.Option(
+        "-o", "--output", help="Output file (one input), folder (mirrors the input tree, created if needed) or "
+        "- for standard output. Default: next to each input, with --suffix.", rich_help_panel=_PANEL_OUT)] = None,
+    recursive: Annotated[bool, typer.Option("-r", "--recursive", help="Include subfolders of folder inputs.")] = False,
+    scale: Annotated[float, typer.Option("-s", "--scale", help="Output scale, 1 to 16. 4 is the model; others run "
+                                         "the model once or twice, then resample (Lanczos).")] = 4.0,
+    fmt: Annotated[str, typer.Option("-f", "--format", help="png, jpg, webp, tiff, bmp, or same (as the input; "
+                                     "-o FILE's extension wins).", rich_help_panel=_PANEL_OUT)] = "same",
+    suffix: Annotated[str | None, typer.Option(help="Added to the stem: default _x4 (_xSCALE) next to the input, "
+                                               "none with -o FOLDER.", rich_help_panel=_PANEL_OUT)] = None,
+    quality: Annotated[int | None, typer.Option("-q", "--quality", help="JPEG/WebP quality 1-100 (default 92 JPEG,"
+                                                " 90 WebP).", rich_help_panel=_PANEL_OUT)] = None,
+    subsampling: Annotated[str, typer.Option(help="JPEG chroma subsampling: 4:2:0, 4:2:2 or 4:4:4.",
+                                             rich_help_panel=_PANEL_OUT)] = "4:2:0",
+    lossless: Annotated[bool, typer.Option("--lossless", help="Lossless WebP.", rich_help_panel=_PANEL_OUT)] = False,
+    compress_level: Annotated[int | None, typer.Option(help="PNG compression 0-9 (default 1: fast, ~10% larger "
+                                                      "than 6).", rich_help_panel=_PANEL_OUT)] = None,
+    alpha: Annotated[str, typer.Option(help="How transparency is upscaled: model (sharp) or bicubic (faster).",
+                                       rich_help_panel=_PANEL_OUT)] = "model",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that exist, even up-to-date ones or "
+                                            "files not made by eern (inputs are never overwritten).",
+                                            rich_help_panel=_PANEL_OUT)] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=_PANEL_MODEL)] = "auto",
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.", rich_help_panel=_PANEL_MODEL)] = "auto",
+    tile: Annotated[int | None, typer.Option(help="Tile side in input pixels (0: whole image). The output is the "
+                                             "same for every tile size.", rich_help_panel=_PANEL_MODEL)] = None,
+    weights: Annotated[str | None, typer.Option(help="Checkpoint: a .pt/.safetensors path or hf://OWNER/REPO/FILE. "
+                                                "Default: the bundled official one.", rich_help_panel=_PANEL_MODEL)] = None,
+    max_pixels: Annotated[int | None, typer.Option(help="Refuse inputs with more pixels (all frames together); "
+                                                   "0 for no limit. Default 89478485.", rich_help_panel=_PANEL_RUN)] = None,
+    workers: Annotated[int, typer.Option(help="Decode and encode threads (each), overlapping the model.",
+                                         rich_help_panel=_PANEL_RUN)] = 2,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be written or skipped; write nothing.",
+                                          rich_help_panel=_PANEL_RUN)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only errors.", rich_help_panel=_PANEL_RUN)] = False,
+    json_summary: Annotated[bool, typer.Option("--json", help="Print a JSON summary at the end (stdout).",
+                                               rich_help_panel=_PANEL_RUN)] = False,
+    events: Annotated[bool, typer.Option("--events", help="Stream JSON-lines events (file started, tile i/N, file "
+                                         "done/failed/skipped, summary) to stdout.", rich_help_panel=_PANEL_RUN)] = False,
+) -> None:
+    """Upscale images x4 (or any --scale from 1 to 16) with EERN.
+
+    Takes any number of files, folders and patterns; one bad file never stops the batch. Outputs are written atomically (never half-written), inputs are never overwritten, and each output records what made it, so a re-run of the same command skips what is done and continues an interrupted batch.
+
+    [bold]Examples[/bold]
+
+      eern upscale photo.jpg                   [dim]# photo_x4.jpg beside it[/dim]
+      eern upscale photo.jpg -o big.png        [dim]# format from the name[/dim]
+      eern upscale shots/ -r -o out/ -f webp   [dim]# a tree, mirrored in out/[/dim]
+      eern upscale "scans/*.tif" -o out/ -s 2  [dim]# a pattern; x4, then x0.5[/dim]
+      cat in.png | eern upscale - > out.png    [dim]# in a pipe[/dim]
+      eern upscale shots/ -o out/ --events     [dim]# JSON lines for scripts[/dim]
+
+    Exit codes: 0 all done, 1 some files failed, 2 usage error, 130 interrupted.
+    """
+    from . import batch, planner
+    from .encode import DEFAULT_PNG_LEVEL, SUBSAMPLING, EncodeOptions
+    from .imageio import DEFAULT_MAX_PIXELS
+    from .resample import check_scale
+
+    check_scale(scale)
+    fmt = {"jpeg": "jpg", "tif": "tiff"}.get(fmt.lower(), fmt.lower())
+    _check(fmt in _FORMATS, f"unknown format '{fmt}'", f"use one of {', '.join(_FORMATS)}")
+    _check(quality is None or 1 <= quality <= 100, f"--quality must be 1-100, not {quality}")
+    _check(subsampling in SUBSAMPLING, f"unknown subsampling '{subsampling}'", "use 4:2:0, 4:2:2 or 4:4:4")
+    _check(compress_level is None or 0 <= compress_level <= 9, f"--compress-level must be 0-9, not {compress_level}")
+    _check(alpha in ("model", "bicubic"), f"unknown alpha mode '{alpha}'", "use model or bicubic")
+    _check(workers >= 1, f"--workers must be at least 1, not {workers}")
+    _check(max_pixels is None or max_pixels >= 0, f"--max-pixels must be 0 or more, not {max_pixels}")
+    _check(not (lossless and fmt not in ("webp", "same")), "--lossless applies to WebP only", "add --format webp")
+
+    data_to_stdout = output == "-" or (inputs == ["-"] and output is None)
+    if inputs == ["-"] and output is None:
+        output = "-"
+    out_stream = sys.stderr if data_to_stdout else sys.stdout
+    report = Reporter(quiet=quiet, events=events, stream=out_stream, dry_run=dry_run)
+    jobs = planner.plan(inputs, output=output, recursive=recursive, suffix=suffix, fmt=fmt, scale=scale,
+                        on_event=report)
+    if not jobs:
+        raise UsageError("no images found in the inputs", hint="folders are scanned for .png .jpg .webp .tif .bmp "
+                         ".gif files; add -r for subfolders")
+
+    from .upscaler import Upscaler
+
+    upscaler = Upscaler(weights, device=device, precision=precision, tile=tile)
+    options = batch.RunOptions(
+        scale=scale, alpha=alpha, overwrite=overwrite, dry_run=dry_run, workers=workers,
+        max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None),
+        debug="--debug" in sys.argv or os.environ.get("EERN_DEBUG", "") not in ("", "0"),
+        encode=EncodeOptions(quality=quality, subsampling=subsampling, lossless=lossless,
+                             compress_level=DEFAULT_PNG_LEVEL if compress_level is None else compress_level),
+    )
+    previous = _sigterm_as_interrupt()
+    try:
+        with report.live(len(jobs)):
+            summary = batch.run(jobs, upscaler, options, report)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if json_summary:
+        print(json.dumps(summary.to_dict(), ensure_ascii=False), file=out_stream, flush=True)
+    report.finish(summary, single=len(jobs) == 1)
+    if summary.interrupted:
+        raise typer.Exit(130)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _check(ok: bool, message: str, hint: str | None = None) -> None:
+    if not ok:
+        raise UsageError(message, hint=hint)
+
+
+def _sigterm_as_interrupt():
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. a test runner): leave SIGTERM alone
+        return None
+

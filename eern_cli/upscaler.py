@@ -1,0 +1,194 @@
+"""The library's entry point: ``Upscaler(...).upscale(image)``.
+
+One ``Upscaler`` holds the model on its device in its working precision and nothing else: every call keeps
+its state in local variables, so one instance can serve several threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .devices import DTYPES, Choice, resolve_device, resolve_precision, resolve_tile
+from .engine import Progress, feature_bytes_per_pixel, run_exact_tiled
+from .errors import InputImageError
+from .model import MIN_SIDE, SCALE
+from .weights import LoadedWeights, load_model
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+ImageT = TypeVar("ImageT", "Image.Image", np.ndarray)
+MIN_RETRY_TILE = 64
+# BT.601 luma, as PIL's convert("L"): how a grayscale image's three output channels become one.
+LUMA = (0.299, 0.587, 0.114)
+
+
+class Upscaler:
+    """x4 super-resolution with EERN on one device.
+
+    ``weights``: None for the bundled official checkpoint, a path (.pt/.pth/.safetensors) or
+    ``hf://OWNER/REPO/FILE[@REVISION]``. ``device``: auto, cpu, cuda, cuda:N or mps. ``precision``: auto,
+    fp32, bf16 or fp16. ``tile``: input pixels per tile side, None for the device's default, 0 for the
+    whole frame; every tile size gives the whole-frame result. ``scratch``: where the full-resolution
+    feature maps live: None on the device, "host" in CPU memory, or a folder for memory-mapped files.
+    """
+
+    def __init__(
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        *,
+        device: str = "auto",
+        precision: str = "auto",
+        tile: int | None = None,
+        scratch: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.precision: Choice = resolve_precision(precision, self.device)
+        self.tile_choice: Choice = resolve_tile(tile, self.device)
+        self.tile = int(self.tile_choice.value)
+        self.dtype = DTYPES[self.precision.value]
+        self.scratch = scratch
+        model, self.weights = load_model(weights)
+        self.weights: LoadedWeights
+        self.model = model.to(self.device, self.dtype).to(memory_format=torch.channels_last)
+
+    @property
+    def scale(self) -> int:
+        return SCALE
+
+    def scratch_bytes_per_pixel(self) -> int:
+        """Memory the exact tiling keeps per input pixel for its feature maps (output not included)."""
+        return feature_bytes_per_pixel(self.model, self.dtype)
+
+    @torch.inference_mode()
+    def upscale_tensor(
+        self,
+        image: torch.Tensor,
+        sink: Callable[[int, int, torch.Tensor], None] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> torch.Tensor | None:
+        """The one place where inference enters; every other entry point converts to this.
+
+        Tensor contract: ``image`` is RGB, shape (3, H, W) or (1, 3, H, W), any float dtype and device, on
+        the 0..255 scale (no normalisation), any H, W >= 1. Images smaller than 15 px per side (ESA's
+        minimum) are padded by edge replication and the output cropped back. The output is (1, 3, 4H, 4W)
+        float on the 0..255 scale, not clamped. With ``sink``, each tile's output goes to
+        ``sink(top, left, tile)`` in output pixels (on the compute device) and nothing is returned:
+        this keeps memory at the feature maps plus whatever the sink keeps.
+        """
+        if image.dim() == 3:
+            image = image.unsqueeze(0)
+        if image.dim() != 4 or image.shape[:2] != (1, 3):
+            raise InputImageError(f"expected a (1, 3, H, W) RGB tensor, got shape {tuple(image.shape)}")
+        height, width = image.shape[-2:]
+        collected: torch.Tensor | None = None
+        if sink is None:
+            collected = torch.empty((1, 3, SCALE * height, SCALE * width), dtype=torch.float32)
+
+            def sink(top: int, left: int, tile: torch.Tensor) -> None:
+                collected[..., top : top + tile.shape[-2], left : left + tile.shape[-1]] = tile.float()
+
+        x = image.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+        pad_bottom, pad_right = max(MIN_SIDE - height, 0), max(MIN_SIDE - width, 0)
+        if pad_bottom or pad_right:
+            x = F.pad(x.float(), (0, pad_right, 0, pad_bottom), mode="replicate").to(self.dtype)
+            sink = _cropping(sink, SCALE * height, SCALE * width)
+        self._run(x, sink, progress)
+        return collected
+
+    def _run(self, x: torch.Tensor, sink: Callable, progress: Progress | None) -> None:
+        """Run with the configured tile; on an out-of-memory error retry with smaller tiles, then host scratch."""
+        tile, scratch = self.tile, self.scratch
+        while True:
+            try:
+                if tile == 0 or (tile >= x.shape[-2] and tile >= x.shape[-1]):
+                    sink(0, 0, self.model(x))
+                    if progress:
+                        progress(1, 1)
+                else:
+                    run_exact_tiled(self.model, x, tile, sink, scratch=scratch, progress=progress)
+                return
+            except torch.OutOfMemoryError:
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if tile == 0 or tile > MIN_RETRY_TILE:
+                    tile = max(MIN_RETRY_TILE, min(tile or max(x.shape[-2:]), max(x.shape[-2:])) // 2)
+                elif scratch is None and self.device.type != "cpu":
+                    scratch = "host"
+                else:
+                    raise
+
+    def upscale_array(self, array: np.ndarray, *, progress: Progress | None = None) -> np.ndarray:
+        """Upscale an H x W (grey) or H x W x 3 (RGB) array; the result has the same dtype and channels.
+
+        uint8 is read as 0..255, uint16 as 0..65535 (processed at full precision), float as 0..1.
+        Integer results are clamped and rounded; float results are clamped to 0..1.
+        """
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3)):
+            raise InputImageError(
+                f"expected an H x W or H x W x 3 image array, got shape {array.shape}",
+                hint="alpha channels and other layouts are handled by the image loader",
+            )
+        if array.dtype == np.uint8:
+            full = 255.0
+        elif array.dtype == np.uint16:
+            full = 65535.0
+        elif array.dtype in (np.float32, np.float64, np.float16):
+            full = 1.0
+        else:
+            raise InputImageError(f"unsupported image array dtype {array.dtype}", hint="use uint8, uint16 or float")
+        grey = array.ndim == 2 or array.shape[2] == 1
+        pixels = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        pixels = pixels.reshape(array.shape[0], array.shape[1], -1).permute(2, 0, 1)
+        if grey:
+            pixels = pixels.expand(3, -1, -1)
+        height, width = array.shape[:2]
+        out_shape = (SCALE * height, SCALE * width) + (() if array.ndim == 2 else (1 if grey else 3,))
+        result = np.empty(out_shape, dtype=array.dtype)
+        view = torch.from_numpy(result).reshape(SCALE * height, SCALE * width, -1)
+        luma = torch.tensor(LUMA, device=self.device).view(1, 3, 1, 1)
+
+        def store(top: int, left: int, tile: torch.Tensor) -> None:
+            tile = tile.float()
+            if grey:
+                tile = (tile * luma).sum(dim=1, keepdim=True)
+            tile = (tile * (full / 255.0)).clamp_(0.0, full)
+            if full != 1.0:
+                tile = tile.round_()
+            rows, cols = tile.shape[-2:]
+            view[top : top + rows, left : left + cols] = tile[0].permute(1, 2, 0).to("cpu", view.dtype)
+
+        self.upscale_tensor(pixels * (255.0 / full), store, progress=progress)
+        return result
+
+    def upscale(self, image: ImageT, *, progress: Progress | None = None) -> ImageT:
+        """Upscale a PIL image (modes RGB and L) or a numpy array (see ``upscale_array``); same type back."""
+        if isinstance(image, np.ndarray):
+            return self.upscale_array(image, progress=progress)
+        from PIL import Image
+
+        if not isinstance(image, Image.Image):
+            raise InputImageError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
+        if image.mode not in ("RGB", "L"):
+            raise InputImageError(
+                f"image mode {image.mode} is not supported here",
+                hint="convert it to RGB or L first, or use 'eern upscale', which handles every image kind",
+            )
+        out = self.upscale_array(np.asarray(image), progress=progress)
+        return Image.fromarray(out)
+
+
+def _cropping(sink: Callable, height: int, width: int) -> Callable:
+    def cropped(top: int, left: int, tile: torch.Tensor) -> None:
+        tile = tile[..., : max(height - top, 0), : max(width - left, 0)]
+        if tile.numel():
+            sink(top, left, tile)
+
+    return cropped

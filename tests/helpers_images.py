@@ -1,0 +1,117 @@
+"""Small images made in the tests, and ways to run ``eern`` on them (shared by the upscale test modules)."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+FAST = ["--device", "cpu", "--precision", "fp32"]
+
+
+def smooth(width: int = 24, height: int = 20, channels: int = 3, *, seed: int = 0, dtype=np.uint8) -> np.ndarray:
+    """A smooth random image (gradients plus blobs): realistic enough for the model, tiny enough to be fast."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    planes = []
+    for _ in range(channels):
+        a, b, c = rng.random(3)
+        planes.append(0.5 + 0.25 * np.sin(x / (3 + 5 * a) + 6 * b) + 0.25 * np.cos(y / (3 + 5 * c)))
+    out = np.clip(np.stack(planes, axis=-1), 0, 1)
+    full = 65535 if dtype == np.uint16 else 255
+    out = np.round(out * full).astype(dtype)
+    return out[..., 0] if channels == 1 else out
+
+
+def save(path: Path, image: Image.Image | np.ndarray, fmt: str | None = None, **params) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    image.save(path, format=fmt, **params)
+    return path
+
+
+def encoded(image: Image.Image | np.ndarray, fmt: str = "PNG", **params) -> bytes:
+    buf = io.BytesIO()
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    image.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def disk_rgba(size: int = 24, *, background=(0, 0, 0)) -> np.ndarray:
+    """An opaque white disk (with a soft edge) on a fully transparent background whose colour is ``background``."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    r = np.hypot(x - size / 2 + 0.5, y - size / 2 + 0.5)
+    alpha = np.clip((size * 0.35 - r) * 255 / 2, 0, 255).astype(np.uint8)
+    rgba = np.zeros((size, size, 4), np.uint8)
+    rgba[..., :3] = np.where(alpha[..., None] > 0, 255, np.array(background, np.uint8))
+    rgba[..., 3] = alpha
+    return rgba
+
+
+def exif_with_thumbnail(orientation: int, thumbnail: bytes) -> bytes:
+    """Raw EXIF (``Exif\\0\\0`` + TIFF) with IFD0 {Orientation, Make} and an IFD1 pointing at ``thumbnail``."""
+    make = b"TestCam\0"
+    ifd0_at = 8
+    ifd0 = 2 + 2 * 12 + 4
+    make_at = ifd0_at + ifd0
+    ifd1_at = make_at + len(make)
+    ifd1 = 2 + 2 * 12 + 4
+    thumb_at = ifd1_at + ifd1
+    out = b"II*\0" + struct.pack("<I", ifd0_at)
+    out += struct.pack("<H", 2)
+    out += struct.pack("<HHII", 0x010F, 2, len(make), make_at)
+    out += struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0)
+    out += struct.pack("<I", ifd1_at) + make
+    out += struct.pack("<H", 2)
+    out += struct.pack("<HHII", 0x0201, 4, 1, thumb_at)
+    out += struct.pack("<HHII", 0x0202, 4, 1, len(thumbnail))
+    out += struct.pack("<I", 0) + thumbnail
+    return b"Exif\0\0" + out
+
+
+def png_text_chunk(data: bytes, key: str, value: str) -> bytes:
+    """``data`` (a PNG) with one more tEXt chunk right after IHDR."""
+    body = key.encode() + b"\0" + value.encode("latin-1")
+    chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body))
+    return data[:33] + chunk + data[33:]
+
+
+def cli_env(**extra: str) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("EERN_DEBUG", None)
+    env.update(extra)
+    return env
+
+
+def eern_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "eern_cli", "upscale", *args]
+
+
+def run_eern(*args: str, timeout: float = 120, input: bytes | None = None, env: dict | None = None,
+             **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(eern_cmd(*args), capture_output=True, timeout=timeout, input=input,
+                          env=env or cli_env(), cwd=kw.pop("cwd", REPO), **kw)
+
+
+def decodes_completely(path: Path) -> bool:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            for i in range(1, getattr(im, "n_frames", 1)):
+                im.seek(i)
+                im.load()
+        return True
+    except Exception:
+        return False

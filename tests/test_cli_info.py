@@ -1,0 +1,62 @@
+"""``eern info``: the facts, the --json form, a bad --weights, and no torch import at CLI start-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eern_cli.checkpoints import OFFICIAL
+from eern_cli.cli import main
+from eern_cli.cli_info import collect
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+def test_info_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "info")
+    assert code == 0
+    for text in ("657,432", "41.21 G multiply-adds for 1x3x256x256", OFFICIAL.sha256[:40], "MIT", "hub cache", "cpu"):
+        assert text in out
+    assert "native bf16" in out and "auto picks here" in out
+
+
+def test_info_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    code, out, _ = run(capsys, "info", "--json")
+    assert code == 0
+    facts = json.loads(out)
+    assert facts["model"]["parameters"] == 657_432
+    assert round(facts["model"]["flops"]["gmacs"], 2) == 41.21
+    assert facts["model"]["tiling_scratch_bytes_per_input_pixel"] == {"fp32": 672, "bf16": 336, "fp16": 336}
+    assert facts["weights"]["sha256"] == OFFICIAL.sha256 and facts["weights"]["license"] == "MIT"
+    assert facts["weights"]["source"] == "bundled" and facts["weights"]["checkpoint"] == "official"
+    assert facts["hub_cache"] == str(tmp_path / "hub")
+    assert facts["devices"][0]["type"] == "cpu"
+    assert facts["auto"]["precision"]["value"] in ("fp32", "bf16", "fp16")
+    assert facts["software"]["torch"]
+
+
+def test_info_with_missing_weights_still_shows_the_machine(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pt"
+    code, out, _ = run(capsys, "info", "--weights", str(missing))
+    assert code == 1
+    assert "checkpoint not found" in out and "657,432" in out
+    facts = collect(str(missing))
+    assert "error" in facts["weights"] and facts["model"]["parameters"] == 657_432
+
+
+def test_cli_modules_do_not_import_torch() -> None:
+    code = "import sys, eern_cli.cli_info, eern_cli.cli_benchmark; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

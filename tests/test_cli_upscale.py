@@ -1,0 +1,368 @@
+"""``eern upscale`` end to end: flags, exit codes, output kinds, and real-process faults (SIGINT, kill -9,
+full disk, read-only folder)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers_images import (FAST, REPO, cli_env, decodes_completely, disk_rgba, eern_cmd, encoded, run_eern, save,
+                            smooth)
+from PIL import Image, ImageCms
+
+from eern_cli import atomic, bit16, provenance
+from eern_cli.cli import main
+
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def eern(capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``eern upscale ARGS`` in this process through the CLI's error boundary."""
+    try:
+        main(["upscale", *FAST, *args])  # later flags win: a test's --device overrides FAST's
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from eern_cli.upscaler import Upscaler
+
+    return Upscaler(device="cpu", precision="fp32")
+
+
+# ----------------------------------------------------------------------------------------------- basics
+
+
+def test_help_has_examples_and_does_not_import_torch():
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "eern_cli", "upscale", "--help"],
+                            capture_output=True, text=True, env=cli_env(COLUMNS="100"), cwd=REPO, timeout=60)
+    assert result.returncode == 0
+    assert "Examples" in result.stdout and "--scale" in result.stdout and "Exit codes" in result.stdout
+    assert not [line for line in result.stderr.splitlines() if line.rstrip().endswith(" torch")]
+
+
+def test_single_file_next_to_input(tmp_path, capsys, reference):
+    rgb = smooth()
+    a = save(tmp_path / "a.png", rgb)
+    code, out, err = eern(capsys, str(a))
+    assert code == 0 and "a_x4.png" in err and "Done: 1 upscaled" in err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a_x4.png")), reference.upscale_array(rgb))
+
+
+def test_output_file_format_from_its_name(tmp_path, capsys):
+    a = save(tmp_path / "a.png", smooth())
+    assert eern(capsys, str(a), "-o", str(tmp_path / "big.jpg"))[0] == 0
+    assert Image.open(tmp_path / "big.jpg").format == "JPEG"
+
+
+def test_folder_mirrors_tree(tmp_path, capsys):
+    save(tmp_path / "in" / "a.png", smooth())
+    save(tmp_path / "in" / "deep" / "er" / "b.jpg", smooth(), "JPEG")
+    code, _, _ = eern(capsys, str(tmp_path / "in"), "-r", "-o", str(tmp_path / "out"), "-f", "webp")
+    assert code == 0
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.*")) == [
+        "a.webp", "deep/er/b.webp"]
+
+
+def test_scale_other_than_4(tmp_path, capsys):
+    a = save(tmp_path / "a.png", smooth())
+    assert eern(capsys, str(a), "--scale", "2")[0] == 0
+    assert Image.open(tmp_path / "a_x2.png").size == (48, 40)
+    assert eern(capsys, str(a), "--scale", "1.5", "-o", str(tmp_path / "c.png"))[0] == 0
+    assert Image.open(tmp_path / "c.png").size == (36, 30)
+
+
+def test_exit_codes_and_failure_summary(tmp_path, capsys):
+    save(tmp_path / "in" / "good.png", smooth())
+    (tmp_path / "in" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    code, _, err = eern(capsys, str(tmp_path / "in"), "-o", str(tmp_path / "out"))
+    assert code == 1
+    assert "Done: 1 upscaled, 0 skipped, 1 failed" in err and "Failed:" in err and "bad.png" in err
+    assert "Traceback" not in err
+    code, _, err = eern(capsys, str(tmp_path / "in" / "good.png"), "-o", str(tmp_path / "out2"))
+    assert code == 0
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--scale", "20"], "--scale"), (["--format", "xyz"], "unknown format"), (["--quality", "0"], "--quality"),
+    (["--subsampling", "4:1:1"], "subsampling"), (["--alpha", "magic"], "alpha"),
+    (["--compress-level", "12"], "compress-level"), (["--lossless", "-f", "png"], "WebP"),
+    (["--tile", "3"], "tile"), (["--device", "tpu"], "device"), (["--precision", "fp8"], "precision"),
+])
+def test_bad_flag_values_are_one_line_usage_errors(tmp_path, capsys, args, words):
+    a = save(tmp_path / "a.png", smooth())
+    code, _, err = eern(capsys, str(a), *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("eern: error:") and words in lines[0]
+    assert not (tmp_path / "a_x4.png").exists()
+
+
+def test_several_inputs_to_one_file_is_a_usage_error(tmp_path, capsys):
+    a, b = save(tmp_path / "a.png", smooth()), save(tmp_path / "b.png", smooth())
+    code, _, err = eern(capsys, str(a), str(b), "-o", str(tmp_path / "x.png"))
+    assert code == 2 and "names one file" in err
+
+
+def test_missing_input_and_unreadable_weights(tmp_path, capsys):
+    code, _, err = eern(capsys, str(tmp_path / "nope.png"))
+    assert code == 1 and err.strip().splitlines() == [err.strip()] and "nope.png" in err and "not found" in err
+    a = save(tmp_path / "a.png", smooth())
+    (tmp_path / "w.pt").write_bytes(b"not a checkpoint")
+    code, _, err = eern(capsys, str(a), "--weights", str(tmp_path / "w.pt"))
+    assert code != 0 and err.startswith("eern: error:") and "w.pt" in err and "Traceback" not in err
+
+
+def test_cuda_where_there_is_none(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    a = save(tmp_path / "a.png", smooth())
+    code, _, err = eern(capsys, str(a), "--device", "cuda")
+    assert code == 1 and "CUDA" in err and "--device cpu" in err and len(err.strip().splitlines()) == 1
+
+
+def test_json_summary_and_event_stream(tmp_path, capsys):
+    a = save(tmp_path / "a.png", smooth())
+    code, out, _ = eern(capsys, str(a), "--json", "--quiet")
+    summary = json.loads(out)
+    assert code == 0 and summary["done"] == 1 and summary["failed"] == 0
+    code, out, _ = eern(capsys, str(a), "--events", "--overwrite", "--tile", "16")
+    events = [json.loads(line) for line in out.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "summary"
+    assert {"file_start", "tile", "file_done"} <= set(kinds)
+    tiles = [e for e in events if e["event"] == "tile"]
+    assert tiles[-1]["done"] == tiles[-1]["tiles"] > 1
+
+
+def test_dry_run_and_quiet(tmp_path, capsys):
+    a = save(tmp_path / "a.png", smooth())
+    code, out, _ = eern(capsys, str(a), "--dry-run")
+    assert code == 0 and out.split() == ["write", str(a), "->", str(tmp_path / "a_x4.png")]
+    assert not (tmp_path / "a_x4.png").exists()
+    assert eern(capsys, str(a), "--quiet")[1:] == ("", "")
+    code, out, _ = eern(capsys, str(a), "--dry-run")
+    assert out.startswith("skip") and "up to date" in out
+
+
+def test_bomb_guard_names_file_and_limit(tmp_path, capsys):
+    a = save(tmp_path / "big.png", smooth(100, 100))
+    code, _, err = eern(capsys, str(a), "--max-pixels", "4096")
+    assert code == 1 and "big.png" in err and "limit" in err and "--max-pixels" in err
+    assert not (tmp_path / "big_x4.png").exists()
+
+
+# ----------------------------------------------------------------------------------------------- image kinds
+
+
+def _one(tmp_path, capsys, name: str, data: bytes, *args: str) -> Image.Image:
+    src = tmp_path / name
+    src.write_bytes(data)
+    out = tmp_path / "out"
+    code, _, err = eern(capsys, str(src), "-o", str(out), *args)
+    assert code == 0, err
+    (path,) = [p for p in out.iterdir()]
+    im = Image.open(path)
+    assert provenance.from_image(im) is not None or im.format == "BMP"
+    return im
+
+
+@pytest.mark.parametrize("mode,expected", [("RGB", "RGB"), ("L", "L"), ("RGBA", "RGBA"), ("LA", "LA"),
+                                           ("P", "RGB"), ("1", "L")])
+def test_kinds_keep_their_kind(tmp_path, capsys, mode, expected):
+    base = Image.fromarray(disk_rgba(24) if mode in ("RGBA", "LA") else smooth(24, 24))
+    im = base.convert(mode) if mode != "P" else base.quantize(32)
+    out = _one(tmp_path, capsys, "k.png", encoded(im))
+    assert out.mode == expected and out.size == (96, 96)
+
+
+def test_cmyk_jpeg(tmp_path, capsys):
+    data = encoded(Image.fromarray(smooth()).convert("CMYK"), "JPEG", quality=95)
+    out = _one(tmp_path, capsys, "c.jpg", data)
+    assert out.format == "JPEG" and out.mode == "RGB" and out.size == (96, 80)
+
+
+@pytest.mark.parametrize("name,channels", [("d.png", 3), ("d.png", 1), ("d.png", 4), ("d.tif", 3), ("d.tif", 1)])
+def test_16_bit_in_16_bit_out(tmp_path, capsys, name, channels):
+    deep = smooth(channels=channels, dtype=np.uint16) | 1
+    buf = io.BytesIO()
+    (bit16.write_png16 if name.endswith("png") else lambda f, a: bit16.write_tiff16(f, [a]))(buf, deep)
+    out_path = tmp_path / "out" / name
+    _one(tmp_path, capsys, name, buf.getvalue())
+    from eern_cli.imageio import read_image
+
+    decoded = read_image(out_path.read_bytes(), name)
+    assert decoded.bits == 16 and decoded.size == (96, 80)
+    assert len(np.unique(decoded.frames[0].color & 0xFF)) > 16  # the low byte carries information
+
+
+def test_orientation_icc_dpi_exif(tmp_path, capsys):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "TestCam"
+    data = encoded(smooth(24, 20), "JPEG", exif=exif, icc_profile=SRGB, dpi=(72, 72), quality=95)
+    out = _one(tmp_path, capsys, "phone.jpg", data)
+    assert out.size == (80, 96)  # upright: 20x24 -> x4
+    assert out.info["icc_profile"] == SRGB and out.info["dpi"] == pytest.approx((288, 288), abs=1)
+    assert out.getexif()[0x0112] == 1 and out.getexif()[0x010F] == "TestCam"
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "TIFF"])
+def test_every_frame_is_upscaled(tmp_path, capsys, fmt):
+    ims = [Image.fromarray(smooth(seed=i)) for i in range(3)]
+    buf = io.BytesIO()
+    ims[0].save(buf, fmt, save_all=True, append_images=ims[1:], **({} if fmt == "TIFF" else {"duration": 60}))
+    out = _one(tmp_path, capsys, f"anim.{fmt.lower()}", buf.getvalue())
+    assert out.n_frames == 3 and out.size == (96, 80)
+
+
+def test_multi_frame_to_jpeg_is_refused_clearly(tmp_path, capsys):
+    ims = [Image.fromarray(smooth(seed=i)) for i in range(2)]
+    ims[0].save(tmp_path / "a.gif", save_all=True, append_images=ims[1:])
+    code, _, err = eern(capsys, str(tmp_path / "a.gif"), "-f", "jpg")
+    assert code == 1 and "2 frames" in err and "--format" in err
+
+
+# ----------------------------------------------------------------------------------------------- pipes and faults
+
+
+def test_standard_input_to_standard_output(tmp_path):
+    data = encoded(smooth())
+    result = run_eern("-", *FAST, input=data)
+    assert result.returncode == 0, result.stderr.decode()
+    out = Image.open(io.BytesIO(result.stdout))
+    assert out.format == "PNG" and out.size == (96, 80)
+
+
+def _batch_dir(root: Path, count: int) -> Path:
+    for i in range(count):
+        save(root / "in" / f"img{i:02d}.png", smooth(32, 24, seed=i))
+    return root / "in"
+
+
+def _wait_for(predicate, timeout: float = 90.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+def _finals(out: Path) -> list[Path]:
+    return sorted(p for p in out.glob("*.png") if not p.name.startswith("."))
+
+
+def _temps(out: Path) -> list[Path]:
+    return [p for p in out.iterdir() if atomic.is_temp(p.name)] if out.exists() else []
+
+
+def test_ctrl_c_stops_cleanly_and_rerun_continues(tmp_path):
+    src, out = _batch_dir(tmp_path, 10), tmp_path / "out"
+    proc = subprocess.Popen(eern_cmd(str(src), "-o", str(out), *FAST), env=cli_env(EERN_TEST_ENCODE_DELAY="0.4"),
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for(lambda: out.exists() and len(_finals(out)) >= 2 and _temps(out))
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert "Interrupted:" in err and "of 10 done" in err and "Traceback" not in err
+    assert _temps(out) == []
+    done = _finals(out)
+    assert 2 <= len(done) < 10 and all(decodes_completely(p) for p in done)
+    stamps = {p.name: p.stat().st_mtime_ns for p in done}
+    rerun = run_eern(str(src), "-o", str(out), *FAST)
+    assert rerun.returncode == 0 and f"{len(done)} skipped" in rerun.stderr.decode()
+    assert len(_finals(out)) == 10 and all(p.stat().st_mtime_ns == stamps[p.name] for p in done)
+
+
+def test_kill_9_leaves_only_complete_outputs(tmp_path, reference):
+    src, out = _batch_dir(tmp_path, 10), tmp_path / "out"
+    proc = subprocess.Popen(eern_cmd(str(src), "-o", str(out), *FAST), env=cli_env(EERN_TEST_ENCODE_DELAY="0.4"),
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: out.exists() and len(_finals(out)) >= 2 and _temps(out))
+    proc.kill()
+    proc.wait(timeout=30)
+    leftovers = _temps(out)
+    assert leftovers  # killed in the middle of a write
+    for path in _finals(out):  # every output under its final name is complete and right
+        expected = reference.upscale_array(np.asarray(Image.open(src / path.name)))
+        assert np.array_equal(np.asarray(Image.open(path)), expected)
+    before = {p.name: p.stat().st_ino for p in _finals(out)}
+    rerun = run_eern(str(src), "-o", str(out), *FAST)
+    assert rerun.returncode == 0, rerun.stderr.decode()
+    assert len(_finals(out)) == 10 and _temps(out) == []
+    assert all(out.joinpath(name).stat().st_ino == ino for name, ino in before.items())
+
+
+def test_full_disk_fails_that_file_and_keeps_the_old_output(tmp_path):
+    a = save(tmp_path / "a.png", smooth(64, 64))
+    old = save(tmp_path / "a_x4.png", np.zeros((8, 8, 3), np.uint8)).read_bytes()
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
+
+    result = run_eern(str(a), "--overwrite", "--compress-level", "0", *FAST, preexec_fn=limit)
+    err = result.stderr.decode()
+    assert result.returncode == 1, err
+    assert "too large" in err and "a_x4.png" in err and "Traceback" not in err
+    assert (tmp_path / "a_x4.png").read_bytes() == old and _temps(tmp_path) == []
+
+
+@contextlib.contextmanager
+def _read_only(folder: Path):
+    """Make ``folder`` unwritable: chmod for a normal user; as root (who ignores permission bits) a read-only
+    bind mount, else the immutable attribute; skip if neither is possible here."""
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield "permission denied"
+        finally:
+            folder.chmod(0o755)
+        return
+    for on, off, words in (
+        ([["mount", "--bind", str(folder), str(folder)], ["mount", "-o", "remount,bind,ro", str(folder)]],
+         [["umount", str(folder)]], "read-only"),
+        ([["chattr", "+i", str(folder)]], [["chattr", "-i", str(folder)]], "permission denied"),
+    ):
+        try:
+            for cmd in on:
+                subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            for cmd in off:
+                subprocess.run(cmd, capture_output=True, timeout=30)
+            continue
+        try:
+            yield words
+        finally:
+            for cmd in off:
+                subprocess.run(cmd, capture_output=True, timeout=30)
+        return
+    pytest.skip("cannot make a read-only folder here (root without mount or chattr)")
+
+
+def test_read_only_output_folder(tmp_path):
+    a = save(tmp_path / "a.png", smooth())
+    with _read_only(tmp_path / "locked") as words:
+        result = run_eern(str(a), "-o", str(tmp_path / "locked"), *FAST)
+        err = result.stderr.decode()
+        assert result.returncode == 1, err
+        assert words in err and "locked" in err and "Traceback" not in err
+        assert list((tmp_path / "locked").iterdir()) == []

@@ -1,0 +1,1 @@
+"""The official EERN checkpoint, installed with the package as ``eern_cli._bundled``."""
