@@ -71,7 +71,7 @@ def atomic_open(path: str | os.PathLike[str], *, cancel: threading.Event | None 
     final = Path(path)
     tmp = temp_name(final)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as exc:
         raise output_error(exc, final) from exc
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import sys
 import threading
 import time
@@ -27,10 +26,11 @@ from pathlib import Path
 from . import __version__, atomic, provenance
 from .alpha import upscale_frame
 from .encode import FROM_PIL, EncodeOptions, Metadata, check_output, encode
-from .errors import EernError, InputImageError, InputNotFoundError, OutputError
+from .errors import EernError, InputImageError, InputNotFoundError
 from .imageio import DEFAULT_MAX_PIXELS, Decoded, configure_pillow, read_image
 from .planner import Event, Job
 from .resample import target_size
+from .resume import verdict
 
 
 @dataclass(frozen=True)
@@ -67,30 +67,6 @@ class _Skip:
     reason: str
 
 
-class _Stop(Exception):
-    pass
-
-
-def verdict(job: Job, input_sha: str, digest: str, overwrite: bool) -> str | None:
-    """Why ``job``'s existing output may be skipped (None: write it)."""
-    out = job.output
-    if out is None or not out.exists():
-        return None
-    if out.is_dir():
-        raise OutputError(f"cannot write '{out}': it is a folder", path=out, hint="choose another -o or --suffix")
-    if job.input is not None and os.path.samefile(out, job.input):
-        raise OutputError(f"the output '{out}' is the input itself", path=out, hint="choose another -o or --suffix")
-    if overwrite:
-        return None
-    record = provenance.read(out)
-    if record is None:
-        why = "BMP cannot record provenance" if job.format == "bmp" else "not made by eern"
-        return f"exists ({why}); --overwrite replaces it"
-    if record.input_sha256 == input_sha and record.settings == digest and provenance.looks_complete(out):
-        return "up to date"
-    return None  # made by eern from another input or other settings: redo it
-
-
 def run(jobs: list[Job], upscaler, options: RunOptions, on_event: Event | None = None, *,
         stdin=None, stdout=None) -> Summary:
     """Process ``jobs`` with ``upscaler`` (an ``Upscaler``); never raises for a single file's problem."""
@@ -109,7 +85,6 @@ class _Batch:
         self.summary = Summary(total=len(jobs))
         self.cancel = threading.Event()
         self.lock = threading.Lock()
-        self.swept: set[Path] = set()
         self.encodes: deque[tuple[Job, Future, dict]] = deque()
 
     # ------------------------------------------------------------------------------------------ settings
@@ -146,16 +121,10 @@ class _Batch:
                 self.stdout.write(buffer.getvalue())
                 self.stdout.flush()
                 return notes
-            folder = job.output.parent
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                job.output.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise atomic.output_error(exc, job.output) from exc
-            with self.lock:
-                fresh = folder not in self.swept
-                self.swept.add(folder)
-            if fresh:
-                atomic.sweep_stale_temps(folder)
             with atomic.atomic_open(job.output, cancel=self.cancel) as f:
                 return encode(f, frames, meta, enc)
         finally:
@@ -168,6 +137,9 @@ class _Batch:
         self.emit({"event": "start", "total": len(self.jobs), "version": __version__, "device": str(self.up.device),
                    "precision": self.up.precision.value, "tile": self.up.tile, "scale": self.opts.scale,
                    "weights_sha256": self.up.weights.sha256, "dry_run": self.opts.dry_run})
+        if not self.opts.dry_run:  # temporaries left by a crashed or killed run
+            for folder in {job.output.parent for job in self.jobs if job.output is not None and not job.error}:
+                atomic.sweep_stale_temps(folder)
         workers = max(1, self.opts.workers)
         decoder = ThreadPoolExecutor(workers, thread_name_prefix="eern-decode")
         encoder = ThreadPoolExecutor(workers, thread_name_prefix="eern-encode")
@@ -222,14 +194,15 @@ class _Batch:
             self.encodes.append((job, encoder.submit(self.write, job, frames, meta, enc),
                                  {**base, "width": out_size[0], "height": out_size[1], "notes": decoded.notes,
                                   "started": start, "model_seconds": round(model_seconds, 3)}))
-        except (KeyboardInterrupt, _Stop):
+        except KeyboardInterrupt:
             raise
         except Exception as exc:
             self.fail(job, exc)
 
     def upscale(self, job: Job, frame):
         def tick(run: int, runs: int, done: int, total: int) -> None:
-            self.emit({"event": "tile", "index": job.index, "run": run + 1, "runs": runs, "done": done, "tiles": total})
+            self.emit({"event": "tile", "index": job.index, "run": run + 1, "runs": runs, "done": done,
+                       "tiles": total})
             self.drain(block=False)
 
         return upscale_frame(self.up, frame, scale=self.opts.scale, alpha_mode=self.opts.alpha, progress=tick)

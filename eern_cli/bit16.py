@@ -29,7 +29,8 @@ _SWAP = {
 }
 # libtiff hands Pillow native-order samples
 _NATIVE = "L" if sys.byteorder == "little" else "B"
-_SWAP.update({f"{m};16N": (f"{m};16{'B' if _NATIVE == 'L' else 'L'}", n, "=") for m, n in (("RGB", 3), ("RGBA", 4), ("RGBX", 3))})
+_OTHER = "B" if _NATIVE == "L" else "L"
+_SWAP.update({f"{m};16N": (f"{m};16{_OTHER}", n, "=") for m, n in (("RGB", 3), ("RGBA", 4), ("RGBX", 3))})
 _LA16 = "LA;16B"
 _ROWS_PER_BLOCK = 64
 

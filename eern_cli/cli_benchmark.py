@@ -50,13 +50,6 @@ def _mib(value: int | None) -> str:
     return "-" if value is None else f"{value / 2**20:,.0f}"
 
 
-def _fidelity(r: dict[str, Any]) -> str:
-    psnr = r["psnr_vs_fp32_db"]
-    if psnr is None:
-        return "-"
-    return f"{psnr:.1f} ({r['max_diff_levels']})"
-
-
 def _speed_tables(rows: list[dict[str, Any]]) -> list[Any]:
     """One table per input size: a terminal 80 columns wide shows it without wrapping."""
     from rich import box
@@ -73,15 +66,14 @@ def _speed_tables(rows: list[dict[str, Any]]) -> list[Any]:
         for name in ("variant", "median", "min", "IQR", "first", "MP/s", "speed-up", "vs fp32", "MiB"):
             table.add_column(name, justify="left" if name == "variant" else "right")
         for r in group:
-            if "cuda_max_allocated_bytes" in r:
-                memory = f"{_mib(r.get('cuda_max_allocated_bytes'))}/{_mib(r.get('cuda_max_reserved_bytes'))}"
-            else:
-                memory = _mib(r.get("peak_rss_growth_bytes"))
-            speedup = r["speedup_vs_fp32_whole"]
+            cuda = "cuda_max_allocated_bytes" in r
+            memory = _mib(r.get("peak_rss_growth_bytes")) if not cuda else (
+                f"{_mib(r['cuda_max_allocated_bytes'])}/{_mib(r['cuda_max_reserved_bytes'])}")
+            speedup, psnr = r["speedup_vs_fp32_whole"], r["psnr_vs_fp32_db"]
             table.add_row(
                 r["variant"], f"{r['median_ms']:.1f}", f"{r['min_ms']:.1f}", f"{r['iqr_ms']:.1f}",
                 f"{r['first_ms']:.1f}", f"{r['output_mp_per_s']:.2f}", "-" if speedup is None else f"{speedup:.2f}x",
-                _fidelity(r), memory,
+                "-" if psnr is None else f"{psnr:.1f} ({r['max_diff_levels']})", memory,
             )
         tables.append(table)
     return tables
@@ -91,6 +83,10 @@ SPEED_LEGEND = (
     "median, min, IQR (interquartile range), first (the variant's first, cold call): ms; MP/s: output megapixels "
     "per second at the median; speed-up: against fp32 whole frame; vs fp32: PSNR in dB of the output against fp32 "
     "whole frame ('inf': identical), in brackets the largest difference in grey levels; MiB: {memory}"
+)
+QUALITY_LEGEND = (
+    "output uint8 (clamp, round); HR mod-cropped to 4x the LR; 4 px border cropped; Y = BT.601 as MATLAB's "
+    "rgb2ycbcr (rounded); SSIM Gaussian 11/1.5; bicubic = {bicubic}; time s: wall clock of the whole upscale"
 )
 
 
@@ -115,23 +111,21 @@ def benchmark(
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.")] = "auto",
     precision: Annotated[
         list[str] | None,
-        typer.Option(
-            "--precision", "-p", help="auto, fp32, bf16, fp16; several (repeated or a,b) to compare.", show_default="auto"
-        ),
+        typer.Option("--precision", "-p", help="auto, fp32, bf16, fp16; several to compare.", show_default="auto"),
     ] = None,
     tile: Annotated[
         list[str] | None,
-        typer.Option("--tile", "-t", help="auto, 0 (whole frame) or a side in px; several to compare.", show_default="auto"),
+        typer.Option("--tile", "-t", help="auto, 0 (whole frame) or a side in px; several.", show_default="auto"),
     ] = None,
     size: Annotated[
         list[str] | None,
         typer.Option("--size", "-s", help="Input size N or WIDTHxHEIGHT; several.", show_default="256, 640x480"),
     ] = None,
     repeat: Annotated[
-        int | None, typer.Option("--repeat", "-r", min=1, help="Timed rounds.", show_default="5 on CPU, 30 on CUDA")
+        int | None, typer.Option("--repeat", "-r", min=1, help="Timed rounds.", show_default="5 CPU, 30 CUDA")
     ] = None,
     warmup: Annotated[
-        int | None, typer.Option("--warmup", min=0, help="Untimed calls after the first.", show_default="1 CPU, 10 CUDA")
+        int | None, typer.Option("--warmup", min=0, help="Untimed calls after the 1st.", show_default="1 CPU, 10 CUDA")
     ] = None,
     dataset: Annotated[
         Path | None, typer.Option("--dataset", help="Test set folder with HR/ and LR_bicubic_x4/: PSNR and SSIM.")
@@ -141,9 +135,9 @@ def benchmark(
     per_image: Annotated[bool, typer.Option("--per-image", help="Show PSNR/SSIM for every image.")] = False,
     weights: Annotated[str | None, typer.Option("--weights", "-w", help="Checkpoint path or hf://... spec.")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
-    json_out: Annotated[str | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON ('-': stdout).")] = None,
-    csv_out: Annotated[str | None, typer.Option("--csv", metavar="FILE", help="Write the report as CSV ('-': stdout).")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", metavar="FILE.png", help="Draw speed against size or tile.")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", metavar="FILE", help="JSON report ('-': stdout).")] = None,
+    csv_out: Annotated[str | None, typer.Option("--csv", metavar="FILE", help="CSV report ('-': stdout).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Plot speed by size or tile.")] = None,
 ) -> None:
     """Measure speed (and, with --dataset, PSNR/SSIM) of one or more precision/tile variants side by side."""
     from rich.console import Console
@@ -154,7 +148,6 @@ def benchmark(
     if per_image and dataset is None and hr is None:
         raise UsageError("--per-image needs --dataset (or --hr and --lr)")
     with_quality = dataset is not None or hr is not None or lr is not None
-    sizes_text = _split(size, [] if with_quality else DEFAULT_SIZES)
 
     import torch
 
@@ -168,13 +161,12 @@ def benchmark(
         torch.set_num_threads(threads)
     dev = resolve_device(device)
     backend = speed.make_backend(dev)
-    sizes = [parse_size(s) for s in sizes_text]
+    sizes = [parse_size(s) for s in _split(size, [] if with_quality else DEFAULT_SIZES)]
     pairs = quality.find_pairs(dataset, hr=hr, lr=lr) if with_quality else []
     precisions = [resolve_precision(p, dev).value for p in _split(precision, ["auto"])]
     tiles = [_tile(t, dev) for t in _split(tile, ["auto"])]
     variants = list(dict.fromkeys([speed.REFERENCE] + [speed.Variant(p, t) for p in precisions for t in tiles]))
-    default_repeat, default_warmup = DEFAULTS.get(dev.type, DEFAULTS["cpu"])
-    repeat, warmup = repeat or default_repeat, default_warmup if warmup is None else warmup
+    repeat, warmup = repeat or DEFAULTS[dev.type][0], DEFAULTS[dev.type][1] if warmup is None else warmup
 
     runners = {v: Upscaler(weights, device=str(dev), precision=v.precision, tile=v.tile) for v in variants}
     loaded = next(iter(runners.values())).weights
@@ -182,23 +174,22 @@ def benchmark(
         dev, [v.label for v in variants], [f"{w}x{h}" for h, w in sizes], repeat=repeat, warmup=warmup,
         timer=backend.timer, memory=backend.memory, weights=loaded,
     )
-    settings = report["settings"]
+    arch = EERN()
+    report["model"] = flops.count(arch).as_dict()
     out = Console(stderr=json_out == "-" or csv_out == "-", soft_wrap=False)
     err = Console(stderr=True)
-    tf32 = " (CUDA 'fp32' convolutions run in TF32: cudnn.allow_tf32)" if settings.get("cudnn_allow_tf32") else ""
-    out.print(f"[bold]eern {report['eern']} benchmark[/] · torch {torch.__version__} · {report['environment']['device_name']}")
-    load = sysinfo.load_average()
-    report["environment"]["load_average_before"] = load
-    if dev.type == "cpu" and load is not None and load > 0.5 * sysinfo.usable_cpus():
-        err.print(
-            f"[yellow]warning: this machine is busy (load average {load} on {sysinfo.usable_cpus()} CPUs): "
-            "CPU timings will be noisy and slower than on an idle machine[/]"
-        )
+    tf32 = report["settings"].get("cudnn_allow_tf32") and " (CUDA 'fp32' convolutions run in TF32: cudnn.allow_tf32)"
+    device_name = report["environment"]["device_name"]
+    out.print(f"[bold]eern {report['eern']} benchmark[/] · torch {torch.__version__} · {device_name}")
+    report["environment"]["load_average_before"] = load = sysinfo.load_average()
+    if sizes and dev.type == "cpu" and load is not None and load > 0.5 * sysinfo.usable_cpus():
+        err.print(f"[yellow]warning: this machine is busy (load average {load} on {sysinfo.usable_cpus()} CPUs): "
+                  "CPU timings will be noisy and slower than on an idle machine[/]")
+    labels = ", ".join(v.label for v in variants)
     out.print(
-        f"weights {loaded.source} (sha256 {loaded.sha256[:12]}…) · variants: {', '.join(v.label for v in variants)}{tf32}"
+        f"weights {loaded.source} (sha256 {loaded.sha256[:12]}…) · EERN {report['model']['params']:,} parameters, "
+        f"{report['model']['gmacs']:.2f} G MACs at 256x256 · variants: {labels}{tf32 or ''}"
     )
-
-    arch = EERN()
     bench = speed.SpeedBenchmark(runners, sizes, backend=backend, repeat=repeat, warmup=warmup)
     labelled = {v.label: runners[v] for v in variants}
     qual = quality.QualityBenchmark(labelled, pairs) if pairs else None
@@ -240,16 +231,20 @@ def benchmark(
             "dataset": name, "images": len(pairs), "conventions": quality.CONVENTIONS,
             "mean": quality.means(qual.rows), "per_image": qual.rows,
         }
-        title = f"quality: {name} ({len({r['image'] for r in qual.rows})}/{len(pairs)} images, bicubic = {quality.BICUBIC_NOTE})"
+        done = len({r["image"] for r in qual.rows})
+        title = f"quality: {name}, mean of {done}/{len(pairs)} images"
         out.print(_quality_table(title, report["quality"]["mean"], False))
         if per_image:
             out.print(_quality_table("per image", qual.rows, True))
-        out.print("uint8 output (clamp, round); HR mod-cropped; 4 px border; Y = BT.601 (MATLAB rgb2ycbcr, rounded)")
+        out.print(QUALITY_LEGEND.format(bicubic=quality.BICUBIC_NOTE), style="dim")
     if json_out:
         reports.write_json(report, json_out)
     if csv_out:
         reports.write_csv(report, csv_out)
-    if plot is not None and report["speed"]:
-        reports.write_plot(report["speed"], plot, title=f"EERN x4 on {report['environment']['device_name']}")
+    if plot is not None:
+        if report["speed"]:
+            reports.write_plot(report["speed"], plot, title=f"EERN x4 on {device_name}")
+        else:
+            err.print("[yellow]no speed measurements to plot: give --size[/]")
     if report["interrupted"]:
         raise typer.Exit(130)

@@ -20,7 +20,9 @@ def collect(weights: str | None = None) -> dict[str, Any]:
     from .model import EERN
     from .weights import load_model
 
-    facts: dict[str, Any] = {"software": sysinfo.software(), "devices": sysinfo.devices(), "auto": sysinfo.auto_choices()}
+    facts: dict[str, Any] = {
+        "software": sysinfo.software(), "devices": sysinfo.devices(), "auto": sysinfo.auto_choices()
+    }
     try:
         model, loaded = load_model(weights)
         known = loaded.checkpoint

@@ -17,70 +17,96 @@ import typer
 from .cli_progress import Reporter
 from .errors import UsageError
 
-
 _FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "same")
-_PANEL_OUT, _PANEL_MODEL, _PANEL_RUN = "Output", "Model", "Run and report"
+_OUT, _MODEL, _RUN = "Output", "Model", "Run and report"
+
+
+def _opt(*names: str, panel: str | None = None, help: str) -> typer.models.OptionInfo:
+    return typer.Option(*names, help=help, rich_help_panel=panel)
+
+
+Inputs = Annotated[list[str], typer.Argument(
+    help="Image files, folders, glob patterns (quoted), or - for standard input.", metavar="INPUT...",
+    show_default=False)]
+Output = Annotated[str | None, _opt("-o", "--output", panel=_OUT, help=(
+    "Output file (one input), folder (mirrors the input tree; created) or - for standard output. "
+    "Default: next to each input, with --suffix."))]
+Recursive = Annotated[bool, _opt("-r", "--recursive", help="Include subfolders of folder inputs.")]
+Scale = Annotated[float, _opt("-s", "--scale", help=(
+    "Output scale, 1 to 16. 4 is the model; others run the model once or twice, then resample (Lanczos)."))]
+Format = Annotated[str, _opt("-f", "--format", panel=_OUT, help=(
+    "png, jpg, webp, tiff, bmp, or same (as the input; -o FILE's extension wins)."))]
+Suffix = Annotated[str | None, _opt("--suffix", panel=_OUT, help=(
+    "Added to the stem: default _x4 (_xSCALE) next to the input, none with -o FOLDER."))]
+Quality = Annotated[int | None, _opt("-q", "--quality", panel=_OUT, help=(
+    "JPEG/WebP quality 1-100 (default 92 JPEG, 90 WebP)."))]
+Subsampling = Annotated[str, _opt("--subsampling", panel=_OUT, help="JPEG chroma subsampling: 4:2:0, 4:2:2, 4:4:4.")]
+Lossless = Annotated[bool, _opt("--lossless", panel=_OUT, help="Lossless WebP.")]
+CompressLevel = Annotated[int | None, _opt("--compress-level", panel=_OUT, help=(
+    "PNG compression 0-9 (default 1: ~3.5x faster than 6, files ~7% larger)."))]
+Alpha = Annotated[str, _opt("--alpha", panel=_OUT, help=(
+    "How transparency is upscaled: model (sharp) or bicubic (faster)."))]
+Overwrite = Annotated[bool, _opt("--overwrite", panel=_OUT, help=(
+    "Redo outputs that exist, even up-to-date ones or files not made by eern (inputs are never overwritten)."))]
+Device = Annotated[str, _opt("--device", panel=_MODEL, help="auto, cpu, cuda, cuda:N or mps.")]
+Precision = Annotated[str, _opt("--precision", panel=_MODEL, help="auto, fp32, bf16 or fp16.")]
+Tile = Annotated[int | None, _opt("--tile", panel=_MODEL, help=(
+    "Tile side in input pixels (0: whole image). The output is the same for every tile size."))]
+Weights = Annotated[str | None, _opt("--weights", panel=_MODEL, help=(
+    "Checkpoint: a .pt/.safetensors path or hf://OWNER/REPO/FILE. Default: the bundled official one."))]
+MaxPixels = Annotated[int | None, _opt("--max-pixels", panel=_RUN, help=(
+    "Refuse inputs with more pixels (all frames together); 0 for no limit. Default 89478485."))]
+Workers = Annotated[int, _opt("--workers", panel=_RUN, help="Decode and encode threads (each), beside the model.")]
+DryRun = Annotated[bool, _opt("--dry-run", panel=_RUN, help="List what would be written or skipped; write nothing.")]
+Quiet = Annotated[bool, _opt("--quiet", panel=_RUN, help="Print only errors.")]
+JsonSummary = Annotated[bool, _opt("--json", panel=_RUN, help="Print a JSON summary at the end (stdout).")]
+Events = Annotated[bool, _opt("--events", panel=_RUN, help=(
+    "Stream JSON-lines events (file started, tile i/N, file done/failed/skipped, summary) to stdout."))]
+
+_HELP = """Upscale images x4 (or any --scale from 1 to 16) with EERN.
+
+Takes any number of files, folders and patterns; one bad file never stops the batch. Outputs are written \
+atomically (never half-written), inputs are never overwritten, and each output records what made it, so a \
+re-run of the same command skips what is done and continues an interrupted batch.
+
+[bold]Examples[/bold]
+
+  eern upscale photo.jpg                   [dim]# photo_x4.jpg beside it[/dim]
+  eern upscale photo.jpg -o big.png        [dim]# format from the name[/dim]
+  eern upscale shots/ -r -o out/ -f webp   [dim]# a tree, mirrored in out/[/dim]
+  eern upscale "scans/*.tif" -o out/ -s 2  [dim]# a pattern; x4, then x0.5[/dim]
+  cat in.png | eern upscale - > out.png    [dim]# in a pipe[/dim]
+  eern upscale shots/ -o out/ --events     [dim]# JSON lines for scripts[/dim]
+
+Exit codes: 0 all done, 1 some files failed, 2 usage error, 130 interrupted.
+"""
 
 
 def upscale(
-    inputs: Annotated[list[str], typer.Argument(
-        help="Image files, folders, glob patterns (quoted), or - for standard input.", metavar="INPUT...",
-        show_default=False)],
-    output: Annotated[str | None, typer.Option(
-        "-o", "--output", help="Output file (one input), folder (mirrors the input tree, created if needed) or "
-        "- for standard output. Default: next to each input, with --suffix.", rich_help_panel=_PANEL_OUT)] = None,
-    recursive: Annotated[bool, typer.Option("-r", "--recursive", help="Include subfolders of folder inputs.")] = False,
-    scale: Annotated[float, typer.Option("-s", "--scale", help="Output scale, 1 to 16. 4 is the model; others run "
-                                         "the model once or twice, then resample (Lanczos).")] = 4.0,
-    fmt: Annotated[str, typer.Option("-f", "--format", help="png, jpg, webp, tiff, bmp, or same (as the input; "
-                                     "-o FILE's extension wins).", rich_help_panel=_PANEL_OUT)] = "same",
-    suffix: Annotated[str | None, typer.Option(help="Added to the stem: default _x4 (_xSCALE) next to the input, "
-                                               "none with -o FOLDER.", rich_help_panel=_PANEL_OUT)] = None,
-    quality: Annotated[int | None, typer.Option("-q", "--quality", help="JPEG/WebP quality 1-100 (default 92 JPEG,"
-                                                " 90 WebP).", rich_help_panel=_PANEL_OUT)] = None,
-    subsampling: Annotated[str, typer.Option(help="JPEG chroma subsampling: 4:2:0, 4:2:2 or 4:4:4.",
-                                             rich_help_panel=_PANEL_OUT)] = "4:2:0",
-    lossless: Annotated[bool, typer.Option("--lossless", help="Lossless WebP.", rich_help_panel=_PANEL_OUT)] = False,
-    compress_level: Annotated[int | None, typer.Option(help="PNG compression 0-9 (default 1: fast, ~10% larger "
-                                                      "than 6).", rich_help_panel=_PANEL_OUT)] = None,
-    alpha: Annotated[str, typer.Option(help="How transparency is upscaled: model (sharp) or bicubic (faster).",
-                                       rich_help_panel=_PANEL_OUT)] = "model",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that exist, even up-to-date ones or "
-                                            "files not made by eern (inputs are never overwritten).",
-                                            rich_help_panel=_PANEL_OUT)] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=_PANEL_MODEL)] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.", rich_help_panel=_PANEL_MODEL)] = "auto",
-    tile: Annotated[int | None, typer.Option(help="Tile side in input pixels (0: whole image). The output is the "
-                                             "same for every tile size.", rich_help_panel=_PANEL_MODEL)] = None,
-    weights: Annotated[str | None, typer.Option(help="Checkpoint: a .pt/.safetensors path or hf://OWNER/REPO/FILE. "
-                                                "Default: the bundled official one.", rich_help_panel=_PANEL_MODEL)] = None,
-    max_pixels: Annotated[int | None, typer.Option(help="Refuse inputs with more pixels (all frames together); "
-                                                   "0 for no limit. Default 89478485.", rich_help_panel=_PANEL_RUN)] = None,
-    workers: Annotated[int, typer.Option(help="Decode and encode threads (each), overlapping the model.",
-                                         rich_help_panel=_PANEL_RUN)] = 2,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be written or skipped; write nothing.",
-                                          rich_help_panel=_PANEL_RUN)] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="Print only errors.", rich_help_panel=_PANEL_RUN)] = False,
-    json_summary: Annotated[bool, typer.Option("--json", help="Print a JSON summary at the end (stdout).",
-                                               rich_help_panel=_PANEL_RUN)] = False,
-    events: Annotated[bool, typer.Option("--events", help="Stream JSON-lines events (file started, tile i/N, file "
-                                         "done/failed/skipped, summary) to stdout.", rich_help_panel=_PANEL_RUN)] = False,
+    inputs: Inputs,
+    output: Output = None,
+    recursive: Recursive = False,
+    scale: Scale = 4.0,
+    fmt: Format = "same",
+    suffix: Suffix = None,
+    quality: Quality = None,
+    subsampling: Subsampling = "4:2:0",
+    lossless: Lossless = False,
+    compress_level: CompressLevel = None,
+    alpha: Alpha = "model",
+    overwrite: Overwrite = False,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    tile: Tile = None,
+    weights: Weights = None,
+    max_pixels: MaxPixels = None,
+    workers: Workers = 2,
+    dry_run: DryRun = False,
+    quiet: Quiet = False,
+    json_summary: JsonSummary = False,
+    events: Events = False,
 ) -> None:
-    """Upscale images x4 (or any --scale from 1 to 16) with EERN.
-
-    Takes any number of files, folders and patterns; one bad file never stops the batch. Outputs are written atomically (never half-written), inputs are never overwritten, and each output records what made it, so a re-run of the same command skips what is done and continues an interrupted batch.
-
-    [bold]Examples[/bold]
-
-      eern upscale photo.jpg                   [dim]# photo_x4.jpg beside it[/dim]
-      eern upscale photo.jpg -o big.png        [dim]# format from the name[/dim]
-      eern upscale shots/ -r -o out/ -f webp   [dim]# a tree, mirrored in out/[/dim]
-      eern upscale "scans/*.tif" -o out/ -s 2  [dim]# a pattern; x4, then x0.5[/dim]
-      cat in.png | eern upscale - > out.png    [dim]# in a pipe[/dim]
-      eern upscale shots/ -o out/ --events     [dim]# JSON lines for scripts[/dim]
-
-    Exit codes: 0 all done, 1 some files failed, 2 usage error, 130 interrupted.
-    """
+    """Upscale images with EERN (the help text is ``_HELP``)."""
     from . import batch, planner
     from .encode import DEFAULT_PNG_LEVEL, SUBSAMPLING, EncodeOptions
     from .imageio import DEFAULT_MAX_PIXELS
@@ -105,8 +131,8 @@ def upscale(
     jobs = planner.plan(inputs, output=output, recursive=recursive, suffix=suffix, fmt=fmt, scale=scale,
                         on_event=report)
     if not jobs:
-        raise UsageError("no images found in the inputs", hint="folders are scanned for .png .jpg .webp .tif .bmp "
-                         ".gif files; add -r for subfolders")
+        raise UsageError("no images found in the inputs",
+                         hint="folders are scanned for .png .jpg .webp .tif .bmp .gif files; add -r for subfolders")
 
     from .upscaler import Upscaler
 
@@ -148,3 +174,5 @@ def _sigterm_as_interrupt():
     except ValueError:  # not the main thread (e.g. a test runner): leave SIGTERM alone
         return None
 
+
+upscale.__doc__ = _HELP

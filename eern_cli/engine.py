@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from .model import EERN, ESA
 
-# One input tile's result: (top, left, tensor of shape (1, 3, 4h, 4w) on the compute device, float 0..255).
+# One tile's result: (top, left) in output pixels and a (1, 3, 4h, 4w) float tensor on the compute device.
 TileSink = Callable[[int, int, torch.Tensor], None]
 Progress = Callable[[int, int], None]
 
@@ -229,7 +229,8 @@ def run_exact_tiled(
             read = region.grown(2, height, width)
             trunk = _read(source, gate, image, model, read, device)
             out = model.finetune(trunk).add_(model.head(_channels_last(read.of(image))))
-            sink(region.top, region.left, model.upsample(region.within(read, model.tail(out))))
+            scale = model.scale
+            sink(scale * region.top, scale * region.left, model.upsample(region.within(read, model.tail(out))))
             done += 1
             if progress:
                 progress(done, total)

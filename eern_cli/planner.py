@@ -116,7 +116,8 @@ def _expand(arg: str, recursive: bool, out_dir: Path | None, suffix: str | None,
 def _walk(folder: Path, recursive: bool, out_dir: Path | None):
     skip = out_dir.resolve() if out_dir is not None and out_dir.exists() else None
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or Path(root, d).resolve() != skip))
+        dirs[:] = sorted(d for d in dirs
+                         if not d.startswith(".") and (skip is None or Path(root, d).resolve() != skip))
         for name in files:
             yield Path(root, name)
         if not recursive:

@@ -78,7 +78,7 @@ def xmp_packet(record: Provenance) -> bytes:
         f'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:eern="{XMP_NS}" '
         f'xmp:CreatorTool="{html.escape(record.software)}" eern:provenance="{value}"/>'
         '</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
-    ).encode("utf-8")
+    ).encode()
 
 
 def from_xmp(xmp: bytes | str | None) -> Provenance | None:

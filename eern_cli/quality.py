@@ -63,7 +63,7 @@ def find_pairs(dataset: Path | None = None, *, hr: Path | None = None, lr: Path 
         if not folder.is_dir():
             raise InputNotFoundError("image folder not found", path=folder)
     hr_images, lr_images = _images(hr), _images(lr)
-    lr_by_stem = {stem.removesuffix(f"x{SCALE}") if stem not in hr_images else stem: p for stem, p in lr_images.items()}
+    lr_by_stem = {s if s in hr_images else s.removesuffix(f"x{SCALE}"): p for s, p in lr_images.items()}
     missing = [stem for stem in hr_images if stem not in lr_by_stem]
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")

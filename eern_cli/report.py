@@ -136,7 +136,8 @@ def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({"section": "speed", **flat, **common})
     quality = report.get("quality") or {}
     for section, key in (("quality-mean", "mean"), ("quality-image", "per_image")):
-        out += [{"section": section, "dataset": quality.get("dataset"), **row, **common} for row in quality.get(key, [])]
+        dataset = quality.get("dataset")
+        out += [{"section": section, "dataset": dataset, **row, **common} for row in quality.get(key, [])]
     return out
 
 
@@ -157,13 +158,16 @@ def write_csv(report: dict[str, Any], path: str | Path) -> None:
     _write(to_csv(report), path)
 
 
-def plot_series(speed: list[dict[str, Any]]) -> tuple[str, list[tuple[float, str]], dict[str, list[tuple[float, float]]]]:
+Points = list[tuple[float, float]]
+
+
+def plot_series(speed: list[dict[str, Any]]) -> tuple[str, list[tuple[float, str]], dict[str, Points]]:
     """What to draw: against input size when several sizes were measured, else against tile size.
 
     Returns the x-axis title, the x ticks (position, label) and one list of (x, output MP/s) per series.
     """
     sizes = sorted({(r["height"] * r["width"], r["input"]) for r in speed})
-    series: dict[str, list[tuple[float, float]]] = {}
+    series: dict[str, Points] = {}
     if len(sizes) > 1:
         ticks = [(pixels / 1e6, f"{label}") for pixels, label in sizes]
         for r in speed:
@@ -230,5 +234,6 @@ def write_plot(speed: list[dict[str, Any]], path: str | Path, *, title: str) -> 
         ly = top + 10 + 24 * index
         draw.line([(x1 + 20, ly), (x1 + 50, ly)], fill=colour, width=3)
         draw.text((x1 + 58, ly), name, fill="black", font=small, anchor="lm")
-    draw.text((x1 + 20, top + 10 + 24 * len(series)), "(median; higher is faster)", fill="#555555", font=small, anchor="lm")
+    note_y = top + 10 + 24 * len(series)
+    draw.text((x1 + 20, note_y), "(median; higher is faster)", fill="#555555", font=small, anchor="lm")
     image.save(path)

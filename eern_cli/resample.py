@@ -47,7 +47,8 @@ def is_plain(width: int, height: int, scale: float) -> bool:
     return passes(scale) == 1 and target_size(width, height, scale) == (MODEL_SCALE * width, MODEL_SCALE * height)
 
 
-def resize(array: np.ndarray, size: tuple[int, int], method: Image.Resampling = Image.Resampling.LANCZOS) -> np.ndarray:
+def resize(array: np.ndarray, size: tuple[int, int],
+           method: Image.Resampling = Image.Resampling.LANCZOS) -> np.ndarray:
     """Resize a float32 H x W or H x W x C array to ``size`` (width, height), channel by channel, in float."""
     if (array.shape[1], array.shape[0]) == size:
         return array

@@ -33,7 +33,6 @@ import torch
 
 from .engine import tile_regions
 from .errors import UsageError
-from .model import SCALE
 
 @dataclass(frozen=True)
 class Variant:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 ImageT = TypeVar("ImageT", "Image.Image", np.ndarray)
-MIN_RETRY_TILE = 64
+MIN_RETRY_TILE = 32
 # BT.601 luma, as PIL's convert("L"): how a grayscale image's three output channels become one.
 LUMA = (0.299, 0.587, 0.114)
 

@@ -91,6 +91,9 @@ def cli_env(**extra: str) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("EERN_DEBUG", None)
+    # One torch thread: tiny images gain nothing from more, and on a busy CI machine OpenMP threads that
+    # spin-wait for each other make every op ~100x slower.
+    env.setdefault("OMP_NUM_THREADS", "1")
     env.update(extra)
     return env
 

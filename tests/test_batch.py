@@ -14,6 +14,7 @@ from eern_cli import atomic, batch, provenance
 from eern_cli.encode import EncodeOptions
 from eern_cli.errors import InputNotFoundError, OutputError, UsageError
 from eern_cli.planner import plan
+from eern_cli.resume import verdict
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +110,7 @@ def test_output_that_resolves_to_the_input_is_refused(tmp_path):
     os.link(a, tmp_path / "a_x4.png")  # a hard link: only the write-time check can tell
     (job,) = plan([str(a)])
     with pytest.raises(OutputError, match="input itself"):
-        batch.verdict(job, "x", "y", overwrite=True)
+        verdict(job, "x", "y", overwrite=True)
 
 
 # ----------------------------------------------------------------------------------------------- running
@@ -128,7 +129,8 @@ def test_one_bad_file_never_stops_the_batch(tmp_path, upscaler):
     assert (summary.done, summary.failed, summary.skipped) == (3, 3, 0)
     assert tree(tmp_path / "out") == ["good0.png", "good1.png", "good2.png"]
     reasons = {Path(f["input"]).name: f["error"] for f in summary.failures}
-    assert "truncated" in reasons["cut.jpg"] and "not an image" in reasons["text.png"] and "empty" in reasons["zero.png"]
+    assert "truncated" in reasons["cut.jpg"] and "not an image" in reasons["text.png"]
+    assert "empty" in reasons["zero.png"]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "summary" and kinds.count("file_failed") == 3
     assert all(decodes_completely(p) for p in (tmp_path / "out").iterdir())

@@ -63,7 +63,7 @@ def test_sweep_with_all_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 
 
 def test_json_on_stdout_moves_tables_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "benchmark", *FAST, "-s", "20", "-p", "fp32", "--json", "-")
+    code, out, err = run(capsys, "benchmark", *FAST, "-s", "20", "-p", "fp32", "-t", "0", "--json", "-")
     assert code == 0
     report = json.loads(out)
     assert [r["variant"] for r in report["speed"]] == ["fp32 whole"]
@@ -71,11 +71,14 @@ def test_json_on_stdout_moves_tables_to_stderr(capsys: pytest.CaptureFixture[str
 
 
 def test_tile_sweep_plot_and_whole_tile_aliases(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, _, _ = run(capsys, "benchmark", *FAST, "-s", "32", "-p", "fp32", "-t", "whole,16,auto", "--plot", str(tmp_path / "t.png"))
-    assert code == 0 and (tmp_path / "t.png").stat().st_size > 1000
+    plot = tmp_path / "t.png"
+    code, _, _ = run(capsys, "benchmark", *FAST, "-s", "32", "-p", "fp32", "-t", "whole,16,auto", "--plot", str(plot))
+    assert code == 0 and plot.stat().st_size > 1000
 
 
-def test_cuda_memory_columns_via_a_fake_cuda(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_memory_columns_via_a_fake_cuda(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The CUDA timing/memory path of the command, driven on the CPU through a stand-in torch.cuda."""
     monkeypatch.setattr(speed, "make_backend", lambda device: speed.CudaBackend(device, cuda=FakeCuda()))
     code, out, _ = run(capsys, "benchmark", "--device", "cpu", "-r", "2", "--warmup", "0", "-s", "16", "-p", "fp32")
@@ -111,7 +114,7 @@ def test_dataset_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
         for name in ("bird.png", "butterfly.png"):
             (tmp_path / sub / name).symlink_to(DATA / "Set5" / sub / name)
     code, out, _ = run(
-        capsys, "benchmark", "--device", DEVICE, "--dataset", str(tmp_path), "-p", "fp32", "--per-image",
+        capsys, "benchmark", "--device", DEVICE, "--dataset", str(tmp_path), "-p", "fp32", "-t", "0", "--per-image",
         "--json", str(tmp_path / "q.json"),
     )
     assert code == 0
@@ -123,7 +126,9 @@ def test_dataset_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
     assert len(quality["per_image"]) == 4 and quality["conventions"]["border"].startswith("4 px")
 
 
-def test_ctrl_c_reports_what_was_measured(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_ctrl_c_reports_what_was_measured(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     original = speed.SpeedBenchmark._one_size
 
     def interrupted(self: speed.SpeedBenchmark, height: int, width: int) -> None:
@@ -133,7 +138,8 @@ def test_ctrl_c_reports_what_was_measured(capsys: pytest.CaptureFixture[str], mo
 
     monkeypatch.setattr(speed.SpeedBenchmark, "_one_size", interrupted)
     out_file = tmp_path / "partial.json"
-    code, out, err = run(capsys, "benchmark", *FAST, "-s", "16", "-s", "32", "-p", "fp32", "--json", str(out_file))
+    args = [*FAST, "-s", "16", "-s", "32", "-p", "fp32", "-t", "0", "--json", str(out_file)]
+    code, out, err = run(capsys, "benchmark", *args)
     assert code == 130
     assert "interrupted" in err and "input 16x16" in out and "input 32x32" not in out
     report = json.loads(out_file.read_text())

@@ -16,8 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_images import (FAST, REPO, cli_env, decodes_completely, disk_rgba, eern_cmd, encoded, run_eern, save,
-                            smooth)
+from helpers_images import (
+    FAST,
+    REPO,
+    cli_env,
+    decodes_completely,
+    disk_rgba,
+    eern_cmd,
+    encoded,
+    run_eern,
+    save,
+    smooth,
+)
 from PIL import Image, ImageCms
 
 from eern_cli import atomic, bit16, provenance
@@ -303,7 +313,8 @@ def test_kill_9_leaves_only_complete_outputs(tmp_path, reference):
     assert leftovers  # killed in the middle of a write
     for path in _finals(out):  # every output under its final name is complete and right
         expected = reference.upscale_array(np.asarray(Image.open(src / path.name)))
-        assert np.array_equal(np.asarray(Image.open(path)), expected)
+        got = np.asarray(Image.open(path)).astype(int)
+        assert np.abs(got - expected).max() <= 1  # another process, maybe another thread count: same to rounding
     before = {p.name: p.stat().st_ino for p in _finals(out)}
     rerun = run_eern(str(src), "-o", str(out), *FAST)
     assert rerun.returncode == 0, rerun.stderr.decode()

@@ -203,7 +203,7 @@ def test_lossy_controls_change_the_file():
         return len(buf.getvalue()), buf.getvalue()
 
     assert size(format="jpg", quality=30)[0] < size(format="jpg", quality=95)[0]
-    assert size(format="jpg", quality=90, subsampling="4:2:0")[0] < size(format="jpg", quality=90, subsampling="4:4:4")[0]
+    assert size(format="jpg", subsampling="4:2:0")[0] < size(format="jpg", subsampling="4:4:4")[0]
     _, lossless = size(format="webp", lossless=True)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(lossless)).convert("RGB")), frame[0].color)
     assert size(format="png", compress_level=0)[0] > size(format="png", compress_level=9)[0]

@@ -169,7 +169,8 @@ def test_real_variants_on_the_test_device() -> None:
         speed.REFERENCE: Upscaler(device=DEVICE, precision="fp32", tile=0),
         speed.Variant("bf16", 0): Upscaler(device=DEVICE, precision="bf16", tile=0),
     }
-    bench = speed.SpeedBenchmark(runners, [(24, 20)], backend=speed.make_backend(torch.device(DEVICE)), repeat=1, warmup=0)
+    backend = speed.make_backend(torch.device(DEVICE))
+    bench = speed.SpeedBenchmark(runners, [(24, 20)], backend=backend, repeat=1, warmup=0)
     ref, bf16 = bench.run()
     assert ref.first_ms > 0 and len(ref.times_ms) == 1 and ref.tiles == 1
     assert ref.psnr_vs_reference == math.inf
@@ -186,7 +187,8 @@ def test_exact_tiling_is_reported_identical_to_whole_frame() -> None:
         speed.REFERENCE: Upscaler(device=DEVICE, precision="fp32", tile=0),
         speed.Variant("fp32", 32): Upscaler(device=DEVICE, precision="fp32", tile=32),
     }
-    bench = speed.SpeedBenchmark(runners, [(48, 40)], backend=speed.make_backend(torch.device(DEVICE)), repeat=1, warmup=0)
+    backend = speed.make_backend(torch.device(DEVICE))
+    bench = speed.SpeedBenchmark(runners, [(48, 40)], backend=backend, repeat=1, warmup=0)
     _, tiled = bench.run()
     assert tiled.tiles == 4
     assert tiled.psnr_vs_reference > 80 and tiled.max_diff_levels <= 1
