@@ -1,6 +1,6 @@
 """How much a batch through ``eern upscale`` costs beyond the model itself, and which PNG level to default to.
 
-    PYTHONPATH=. python benchmarks/batch_overhead.py [--data DIR ...] [--device cpu] [--precision fp32]
+    PYTHONPATH=. python benchmarks/batch_overhead.py [--data DIR ...] [--device cpu] [--threads N]
 
 Prints, in one run and on the same images:
 
@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for the model (default: torch's); fewer than the cores leaves some spare "
+                        "for decode/encode, as on a bigger machine")
     parser.add_argument("--png-source", default="/work/shared/data/Set5/HR/baby.png",
                         help="image whose x4 output is used for the PNG level table")
     parser.add_argument("--png-crop", type=int, default=384, help="crop side (input px) for the PNG table")
@@ -65,6 +68,8 @@ def main() -> None:
     from eern_cli.imageio import Frame, read_image
     from eern_cli.upscaler import Upscaler
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     paths = images_in(args.data)
     if not paths:
         sys.exit(f"no images in {args.data}")

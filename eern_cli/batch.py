@@ -26,11 +26,14 @@ from pathlib import Path
 from . import __version__, atomic, provenance
 from .alpha import upscale_frame
 from .encode import FROM_PIL, EncodeOptions, Metadata, check_output, encode
-from .errors import EernError, InputImageError, InputNotFoundError
-from .imageio import DEFAULT_MAX_PIXELS, Decoded, configure_pillow, read_image
+from .errors import EernError
+from .imageio import DEFAULT_MAX_PIXELS, Decoded, configure_pillow, read_file, read_image
 from .planner import Event, Job
 from .resample import target_size
 from .resume import verdict
+
+# Upscaled results waiting for their encoder, beyond the first: bounds memory when outputs are huge.
+MAX_PENDING_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,17 @@ class _Skip:
     reason: str
 
 
+@dataclass
+class _Pending:
+    """An output being encoded and written by a worker."""
+
+    job: Job
+    future: Future
+    event: dict
+    started: float
+    nbytes: int
+
+
 def run(jobs: list[Job], upscaler, options: RunOptions, on_event: Event | None = None, *,
         stdin=None, stdout=None) -> Summary:
     """Process ``jobs`` with ``upscaler`` (an ``Upscaler``); never raises for a single file's problem."""
@@ -85,7 +99,7 @@ class _Batch:
         self.summary = Summary(total=len(jobs))
         self.cancel = threading.Event()
         self.lock = threading.Lock()
-        self.encodes: deque[tuple[Job, Future, dict]] = deque()
+        self.encodes: deque[_Pending] = deque()
 
     # ------------------------------------------------------------------------------------------ settings
     def settings(self, fmt: str) -> dict:
@@ -97,7 +111,7 @@ class _Batch:
     def decode(self, job: Job):
         start = time.perf_counter()
         try:
-            data = self.stdin.read() if job.input is None else _read_bytes(job)
+            data = self.stdin.read() if job.input is None else read_file(job.input, job.source)
             sha = hashlib.sha256(data).hexdigest()
             fmt = job.format
             if self.opts.dry_run or job.output is not None:
@@ -189,11 +203,14 @@ class _Batch:
             self.summary.model_seconds += model_seconds
             meta = self.metadata(decoded, sha, fmt)
             enc = EncodeOptions(**{**asdict(self.opts.encode), "format": fmt})
-            while len(self.encodes) >= workers:
-                self.drain(block=True, one=True)
-            self.encodes.append((job, encoder.submit(self.write, job, frames, meta, enc),
-                                 {**base, "width": out_size[0], "height": out_size[1], "notes": decoded.notes,
-                                  "started": start, "model_seconds": round(model_seconds, 3)}))
+            nbytes = sum(f.color.nbytes + (0 if f.alpha is None else f.alpha.nbytes) for f in frames)
+            while len(self.encodes) >= workers or (
+                    self.encodes and sum(p.nbytes for p in self.encodes) + nbytes > MAX_PENDING_BYTES):
+                self.drain(block=True, one=True)  # back-pressure: bounded memory for results waiting to be written
+            event = {**base, "width": out_size[0], "height": out_size[1], "notes": decoded.notes,
+                     "model_seconds": round(model_seconds, 3)}
+            future = encoder.submit(self.write, job, frames, meta, enc)
+            self.encodes.append(_Pending(job, future, event, start, nbytes))
         except KeyboardInterrupt:
             raise
         except Exception as exc:
@@ -216,18 +233,18 @@ class _Batch:
         return Metadata(icc=decoded.icc, dpi=dpi, exif=decoded.exif, loop=decoded.loop, provenance=record)
 
     def drain(self, *, block: bool, one: bool = False) -> None:
-        while self.encodes and (block or self.encodes[0][1].done()):
-            job, future, base = self.encodes.popleft()
+        while self.encodes and (block or self.encodes[0].future.done()):
+            pending = self.encodes.popleft()
             try:
-                notes = future.result()
+                notes = pending.future.result()
                 self.summary.done += 1
-                started = base.pop("started")
-                self.emit({"event": "file_done", **base, "seconds": round(time.perf_counter() - started, 3),
-                           "notes": list(dict.fromkeys(base["notes"] + notes))})
+                event = pending.event
+                self.emit({"event": "file_done", **event, "seconds": round(time.perf_counter() - pending.started, 3),
+                           "notes": list(dict.fromkeys(event["notes"] + notes))})
             except atomic.Cancelled:
                 pass
             except Exception as exc:
-                self.fail(job, exc)
+                self.fail(pending.job, exc)
             if one:
                 return
 
@@ -257,20 +274,6 @@ class _Batch:
                 self.drain(block=True, one=True)
             except KeyboardInterrupt:
                 continue
-
-
-def _read_bytes(job: Job) -> bytes:
-    try:
-        return job.input.read_bytes()
-    except IsADirectoryError as exc:
-        raise InputImageError(f"'{job.source}' is a folder", path=job.source) from exc
-    except PermissionError as exc:
-        raise InputImageError(f"permission denied reading '{job.source}'", path=job.source,
-                              hint="check the file's permissions") from exc
-    except FileNotFoundError as exc:
-        raise InputNotFoundError(f"input not found: '{job.source}'", path=job.source) from exc
-    except OSError as exc:
-        raise InputImageError(f"cannot read '{job.source}': {exc.strerror or exc}", path=job.source) from exc
 
 
 def _shown(path: Path | None) -> str:

@@ -59,16 +59,16 @@ def _speed_tables(rows: list[dict[str, Any]]) -> list[Any]:
     for size in dict.fromkeys(r["input"] for r in rows):
         group = [r for r in rows if r["input"] == size]
         w, h = (int(v) for v in size.split("x"))
+        runs = "-".join(str(n) for n in sorted({min(r["n"] for r in group), max(r["n"] for r in group)}))
         table = Table(
-            title=f"input {size} -> output {4 * w}x{4 * h}: ms per image, {group[0]['n']} timed runs each",
+            title=f"input {size} -> output {4 * w}x{4 * h}: ms per image, {runs} timed runs each",
             title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0, 0, 1),
         )
         for name in ("variant", "median", "min", "IQR", "first", "MP/s", "speed-up", "vs fp32", "MiB"):
             table.add_column(name, justify="left" if name == "variant" else "right")
         for r in group:
-            cuda = "cuda_max_allocated_bytes" in r
-            memory = _mib(r.get("peak_rss_growth_bytes")) if not cuda else (
-                f"{_mib(r['cuda_max_allocated_bytes'])}/{_mib(r['cuda_max_reserved_bytes'])}")
+            memory = (f"{_mib(r['cuda_max_allocated_bytes'])}/{_mib(r['cuda_max_reserved_bytes'])}"
+                      if "cuda_max_allocated_bytes" in r else _mib(r.get("peak_rss_growth_bytes")))
             speedup, psnr = r["speedup_vs_fp32_whole"], r["psnr_vs_fp32_db"]
             table.add_row(
                 r["variant"], f"{r['median_ms']:.1f}", f"{r['min_ms']:.1f}", f"{r['iqr_ms']:.1f}",

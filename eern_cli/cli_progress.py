@@ -28,7 +28,8 @@ class _RateColumn(ProgressColumn):
         speed = task.finished_speed or task.speed
         if not speed:
             return Text("", style="progress.data.speed")
-        text = f"{speed:.2f} img/s" if speed >= 1 else f"{1 / speed:.1f} s/img"
+        unit = task.fields.get("unit", "img")
+        text = f"{speed:.2f} {unit}/s" if speed >= 1 else f"{1 / speed:.1f} s/{unit}"
         return Text(text, style="progress.data.speed")
 
 
@@ -95,7 +96,8 @@ class Reporter:
     def _on_file_failed(self, e: dict) -> None:
         hint = f". {e['hint']}" if e.get("hint") else ""
         if not (self.events and self.stream is sys.stderr):
-            self._line(f"eern: error: {e['error']}{hint}", error=True)
+            where = "" if e["input"] in e["error"] else f"{e['input']}: "
+            self._line(f"eern: error: {where}{e['error']}{hint}", error=True)
         self._advance()
 
     def _advance(self) -> None:
@@ -117,7 +119,7 @@ class Reporter:
         with Progress(*columns, console=self.console, transient=False) as progress:
             self.progress = progress
             self.task = progress.add_task("starting", total=total)
-            self.tiles = progress.add_task("tiles", total=None, visible=False)
+            self.tiles = progress.add_task("tiles", total=None, visible=False, unit="tile")
             try:
                 yield
             finally:
@@ -133,16 +135,20 @@ class Reporter:
         if s.interrupted:
             self._line(f"Interrupted: {s.done} of {s.total} done, {s.failed} failed; re-run the same command to "
                        "continue.", error=True)
-        elif not (single and s.failed) and not (self.dry_run and single):
-            word = "would be written" if self.dry_run else "upscaled"
-            self._line(f"Done: {s.done} {word}, {s.skipped} skipped, {s.failed} failed ({s.total} images in "
+        elif self.dry_run:
+            if not single:
+                self._line(f"Dry run: {s.done} would be written, {s.skipped} skipped, {s.failed} failed")
+        elif not (single and s.failed):
+            images = f"{s.total} image{'s' * (s.total != 1)}"
+            self._line(f"Done: {s.done} upscaled, {s.skipped} skipped, {s.failed} failed ({images} in "
                        f"{s.seconds:.1f} s; model {s.model_seconds:.1f} s, decode {s.decode_seconds:.1f} s, "
                        f"encode {s.encode_seconds:.1f} s)")
         if s.failures and not single:
             self._line("Failed:", error=True)
             for failure in s.failures:
                 hint = f". {failure['hint']}" if failure.get("hint") else ""
-                self._line(f"  {failure['input']}: {failure['error']}{hint}", error=True)
+                where = "" if failure["input"] in failure["error"] else f"{failure['input']}: "
+                self._line(f"  {where}{failure['error']}{hint}", error=True)
 
 
 def _short(path: str, width: int = 40) -> str:

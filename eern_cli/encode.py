@@ -31,9 +31,10 @@ FROM_EXTENSION = {
 MAX_SIDE = {"webp": 16383, "jpg": 65500, "gif": 65535, "png": 2**31 - 1, "tiff": 2**31 - 1, "bmp": 2**31 - 1}
 MULTI_FRAME = frozenset({"png", "webp", "tiff", "gif"})
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
-# Chosen from benchmarks/batch_overhead.py's table (time vs size on a x4 output, 1536x1536): level 1 encodes
-# ~3.5x faster than Pillow's default 6 for a file ~7% larger; 7-9 cost 1.4-7x the time of 6 to save < 2.5%.
-DEFAULT_PNG_LEVEL = 1
+# Chosen from benchmarks/batch_overhead.py's table (encode time vs size of x4 outputs, zlib-ng): level 4 is the
+# knee, files within 0-4% of level 6's size in 35-70% of its time; 1-3 are up to ~2x faster again but 5-20%
+# larger; 7-9 cost up to 7x the time of 6 to save < 5%.
+DEFAULT_PNG_LEVEL = 4
 DEFAULT_QUALITY = {"jpg": 92, "webp": 90}
 
 

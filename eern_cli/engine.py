@@ -149,7 +149,7 @@ class FeatureMaps:
         self._files: list[Path] = []
         for _ in range(FEATURE_MAPS):
             if scratch_dir is None:
-                t = torch.empty(shape, dtype=dtype, device=device)
+                t = torch.empty(shape, dtype=dtype, device=device, memory_format=torch.channels_last)
             else:
                 t = self._mapped(shape, dtype, scratch_dir)
             self.maps.append(t)
@@ -162,7 +162,8 @@ class FeatureMaps:
         count = math.prod(shape)
         t = torch.from_file(str(path), shared=True, size=count, dtype=dtype)
         path.unlink()  # the mapping keeps the space until it is dropped; nothing is left on disk after a crash
-        return t.view(shape)
+        batch, channels, height, width = shape
+        return t.view(batch, height, width, channels).permute(0, 3, 1, 2)  # channels-last strides
 
     def close(self) -> None:
         self.maps.clear()

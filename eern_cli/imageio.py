@@ -11,13 +11,15 @@ opened. Anything that cannot be read raises one ``InputImageError`` naming the f
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from . import bit16
-from .errors import InputImageError
+from .errors import InputImageError, InputNotFoundError
 
 FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif"})
@@ -71,6 +73,21 @@ def configure_pillow() -> None:
     so that raising ``--max-pixels`` works and eern can re-open its own large outputs. Process-wide; idempotent."""
     Image.MAX_IMAGE_PIXELS = None
     ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def read_file(path: str | os.PathLike[str], name: str) -> bytes:
+    """The bytes of an input file; ``InputImageError``/``InputNotFoundError`` naming it if it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise InputNotFoundError(f"input not found: '{name}'", path=name) from exc
+    except IsADirectoryError as exc:
+        raise InputImageError(f"'{name}' is a folder", path=name) from exc
+    except PermissionError as exc:
+        raise InputImageError(f"permission denied reading '{name}'", path=name,
+                              hint="check the file's permissions") from exc
+    except OSError as exc:
+        raise InputImageError(f"cannot read '{name}': {exc.strerror or exc}", path=name) from exc
 
 
 def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:

@@ -135,7 +135,7 @@ def _scan(base: Path, files, root: Path, out_dir, suffix, scale, on_event: Event
         if name.startswith(".") or atomic.is_temp(name):
             continue  # hidden files, macOS '._x.png' resource forks, eern's temporaries
         if path.suffix.lower() not in EXTENSIONS:
-            on_event({"event": "ignored", "input": str(path), "reason": "not an image file (by its extension)"})
+            on_event({"event": "ignored", "input": str(path), "reason": "not an image extension"})
             continue
         if out_dir is None and own_suffix and path.stem.endswith(own_suffix) and \
                 path.stem[: -len(own_suffix)] in stems[path.parent]:

@@ -158,26 +158,30 @@ def write_csv(report: dict[str, Any], path: str | Path) -> None:
     _write(to_csv(report), path)
 
 
-Points = list[tuple[float, float]]
+Points = list[tuple[float, float, float, float]]  # x, MP/s at the median, at the slowest run, at the fastest
+
+
+def _point(x: float, r: dict[str, Any]) -> tuple[float, float, float, float]:
+    return x, r["output_mp_per_s"], r["output_mp"] / r["max_ms"] * 1e3, r["output_mp"] / r["min_ms"] * 1e3
 
 
 def plot_series(speed: list[dict[str, Any]]) -> tuple[str, list[tuple[float, str]], dict[str, Points]]:
     """What to draw: against input size when several sizes were measured, else against tile size.
 
-    Returns the x-axis title, the x ticks (position, label) and one list of (x, output MP/s) per series.
+    Returns the x-axis title, the x ticks (position, label) and the points of each series.
     """
     sizes = sorted({(r["height"] * r["width"], r["input"]) for r in speed})
     series: dict[str, Points] = {}
     if len(sizes) > 1:
         ticks = [(pixels / 1e6, f"{label}") for pixels, label in sizes]
         for r in speed:
-            series.setdefault(r["variant"], []).append((r["height"] * r["width"] / 1e6, r["output_mp_per_s"]))
+            series.setdefault(r["variant"], []).append(_point(r["height"] * r["width"] / 1e6, r))
         return "input size (spaced by pixel count)", ticks, series
     tiles = sorted({r["tile"] for r in speed}, key=lambda t: (t != 0, t))
     position = {tile: float(i) for i, tile in enumerate(tiles)}
     ticks = [(position[t], "whole" if t == 0 else str(t)) for t in tiles]
     for r in speed:
-        series.setdefault(r["precision"], []).append((position[r["tile"]], r["output_mp_per_s"]))
+        series.setdefault(r["precision"], []).append(_point(position[r["tile"]], r))
     return f"tile side (input px), input {sizes[0][1]}", ticks, series
 
 
@@ -204,7 +208,7 @@ def write_plot(speed: list[dict[str, Any]], path: str | Path, *, title: str) -> 
     span = (max(xs) - min(xs)) or 1.0
     lo = min(xs) - 0.08 * span
     hi = max(xs) + 0.08 * span
-    ymax = max((y for points in series.values() for _, y in points), default=1.0) * 1.1 or 1.0
+    ymax = max((p[3] for points in series.values() for p in points), default=1.0) * 1.1 or 1.0
     step = _nice_step(ymax)
     ymax = math.ceil(ymax / step) * step
 
@@ -226,14 +230,17 @@ def write_plot(speed: list[dict[str, Any]], path: str | Path, *, title: str) -> 
     draw.text((x0, y1 - 14), "output megapixels per second", fill="black", font=font, anchor="ls")
     for index, (name, points) in enumerate(series.items()):
         colour = COLOURS[index % len(COLOURS)]
-        coords = [px(x, y) for x, y in sorted(points)]
+        points = sorted(points)
+        coords = [px(x, y) for x, y, _, _ in points]
         if len(coords) > 1:
             draw.line(coords, fill=colour, width=3)
-        for cx, cy in coords:
+        for x, y, slow, fast in points:
+            (cx, cy), (_, top_y), (_, bottom_y) = px(x, y), px(x, fast), px(x, slow)
+            draw.line([(cx, top_y), (cx, bottom_y)], fill=colour, width=1)  # the fastest to the slowest run
             draw.ellipse([cx - 4, cy - 4, cx + 4, cy + 4], fill=colour)
         ly = top + 10 + 24 * index
         draw.line([(x1 + 20, ly), (x1 + 50, ly)], fill=colour, width=3)
         draw.text((x1 + 58, ly), name, fill="black", font=small, anchor="lm")
     note_y = top + 10 + 24 * len(series)
-    draw.text((x1 + 20, note_y), "(median; higher is faster)", fill="#555555", font=small, anchor="lm")
+    draw.text((x1 + 20, note_y), "(dot: median; bar: all runs)", fill="#555555", font=small, anchor="lm")
     image.save(path)

@@ -145,8 +145,14 @@ class Upscaler:
         else:
             raise InputImageError(f"unsupported image array dtype {array.dtype}", hint="use uint8, uint16 or float")
         grey = array.ndim == 2 or array.shape[2] == 1
-        pixels = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        # Straight to the working precision, keeping the array's channels-last layout: no full-size fp32
+        # copy of the input (uint8 values are exact in every precision).
+        contiguous = np.ascontiguousarray(array)
+        if not contiguous.flags.writeable:  # torch warns on read-only arrays (e.g. np.asarray of a PIL image)
+            contiguous = contiguous.copy()
+        pixels = torch.from_numpy(contiguous).to(self.device)
         pixels = pixels.reshape(array.shape[0], array.shape[1], -1).permute(2, 0, 1)
+        pixels = pixels.to(self.dtype) if full == 255.0 else (pixels.float() * (255.0 / full)).to(self.dtype)
         if grey:
             pixels = pixels.expand(3, -1, -1)
         height, width = array.shape[:2]
@@ -165,7 +171,7 @@ class Upscaler:
             rows, cols = tile.shape[-2:]
             view[top : top + rows, left : left + cols] = tile[0].permute(1, 2, 0).to("cpu", view.dtype)
 
-        self.upscale_tensor(pixels * (255.0 / full), store, progress=progress)
+        self.upscale_tensor(pixels, store, progress=progress)
         return result
 
     def upscale(self, image: ImageT, *, progress: Progress | None = None) -> ImageT:

@@ -258,3 +258,25 @@ def test_statistics_are_filled(tmp_path, upscaler):
     summary = run(upscaler, [a])
     assert summary.seconds > 0 and summary.model_seconds > 0 and summary.encode_seconds > 0
     assert set(summary.to_dict()) >= {"total", "done", "skipped", "failed", "failures", "interrupted"}
+
+
+def test_encoding_overlaps_the_model(tmp_path, monkeypatch):
+    """With a model and an encoder that each take 0.2 s (sleeping, so no core is needed), a batch of 6 takes about
+    6 x 0.2 s, not 6 x 0.4 s: decode and encode run beside the model."""
+    import time
+    from types import SimpleNamespace
+
+    def slow_nearest(array, progress=None):
+        time.sleep(0.2)
+        return np.repeat(np.repeat(array, 4, axis=0), 4, axis=1)
+
+    fake = SimpleNamespace(upscale_array=slow_nearest, weights=SimpleNamespace(sha256="0" * 64),
+                           precision=SimpleNamespace(value="fp32"), tile=0, device="cpu")
+    src = tmp_path / "in"
+    for i in range(6):
+        save(src / f"{i}.png", smooth(seed=i))
+    monkeypatch.setenv("EERN_TEST_ENCODE_DELAY", "0.2")
+    summary = run(fake, [src], output=tmp_path / "out")
+    assert summary.done == 6
+    assert summary.model_seconds >= 1.2 and summary.encode_seconds >= 1.2
+    assert summary.seconds < 0.8 * (summary.model_seconds + summary.encode_seconds), summary

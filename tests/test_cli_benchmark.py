@@ -52,6 +52,7 @@ def test_sweep_with_all_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert len(rows) == 8 and all(r["n"] == 1 and r["median_ms"] > 0 for r in rows)
     assert rows[0]["speedup_vs_fp32_whole"] == 1.0 and rows[0]["psnr_vs_fp32_db"] == "inf"
     assert rows[1]["tiles"] == 4 and rows[0]["gmac_per_s"] > 0
+    assert rows[1]["psnr_vs_fp32_db"] == "inf" or rows[1]["psnr_vs_fp32_db"] > 80  # exact tiling
     assert 35 < rows[2]["psnr_vs_fp32_db"] < 80
     assert report["environment"]["torch"] == torch.__version__ and report["settings"]["repeat"] == 1
     assert report["settings"]["variants"] == ["fp32 whole", "fp32 tile 16", "bf16 whole", "bf16 tile 16"]

@@ -177,12 +177,8 @@ def test_real_variants_on_the_test_device() -> None:
     assert 35 < bf16.psnr_vs_reference < 80 and bf16.max_diff_levels >= 1
 
 
-@pytest.mark.xfail(
-    reason="upscaler/engine tile-origin bug: the engine passes input-pixel (top, left) to a sink that expects "
-    "output pixels, so tiled output is misplaced; the benchmark's PSNR-vs-fp32 column exposes it",
-    strict=False,
-)
 def test_exact_tiling_is_reported_identical_to_whole_frame() -> None:
+    """The PSNR-vs-fp32 column is how a tiling bug shows: the exact engine must read as (near) identical."""
     runners = {
         speed.REFERENCE: Upscaler(device=DEVICE, precision="fp32", tile=0),
         speed.Variant("fp32", 32): Upscaler(device=DEVICE, precision="fp32", tile=32),
