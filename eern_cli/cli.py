@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("EERN_DEBUG", "") not in ("", "0")
     args = [a for a in args if a != "--debug"]
+    if debug:
+        os.environ["EERN_DEBUG"] = "1"  # commands that report per-file errors show tracebacks too
     try:
         app(args=args, prog_name="eern")
     except SystemExit:

@@ -54,6 +54,10 @@ Tile = Annotated[int | None, _opt("--tile", panel=_MODEL, help=(
     "Tile side in input pixels (0: whole image). The output is the same for every tile size."))]
 Weights = Annotated[str | None, _opt("--weights", panel=_MODEL, help=(
     "Checkpoint: a .pt/.safetensors path or hf://OWNER/REPO/FILE. Default: the bundled official one."))]
+Scratch = Annotated[str | None, _opt("--scratch", panel=_MODEL, help=(
+    "Where the exact tiling keeps its two full-size feature maps (336-672 bytes per input pixel): "
+    "host (CPU memory, with a GPU) or a folder for memory-mapped files, for images larger than memory."))]
+Threads = Annotated[int | None, _opt("--threads", panel=_MODEL, help="CPU threads for the model (default: torch's).")]
 MaxPixels = Annotated[int | None, _opt("--max-pixels", panel=_RUN, help=(
     "Refuse inputs with more pixels (all frames together); 0 for no limit. Default 89478485."))]
 Workers = Annotated[int, _opt("--workers", panel=_RUN, help="Decode and encode threads (each), beside the model.")]
@@ -99,6 +103,8 @@ def upscale(
     precision: Precision = "auto",
     tile: Tile = None,
     weights: Weights = None,
+    scratch: Scratch = None,
+    threads: Threads = None,
     max_pixels: MaxPixels = None,
     workers: Workers = 2,
     dry_run: DryRun = False,
@@ -120,6 +126,7 @@ def upscale(
     _check(compress_level is None or 0 <= compress_level <= 9, f"--compress-level must be 0-9, not {compress_level}")
     _check(alpha in ("model", "bicubic"), f"unknown alpha mode '{alpha}'", "use model or bicubic")
     _check(workers >= 1, f"--workers must be at least 1, not {workers}")
+    _check(threads is None or threads >= 1, f"--threads must be at least 1, not {threads}")
     _check(max_pixels is None or max_pixels >= 0, f"--max-pixels must be 0 or more, not {max_pixels}")
     _check(not (lossless and fmt not in ("webp", "same")), "--lossless applies to WebP only", "add --format webp")
 
@@ -136,11 +143,15 @@ def upscale(
 
     from .upscaler import Upscaler
 
-    upscaler = Upscaler(weights, device=device, precision=precision, tile=tile)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    upscaler = Upscaler(weights, device=device, precision=precision, tile=tile, scratch=_scratch(scratch))
     options = batch.RunOptions(
         scale=scale, alpha=alpha, overwrite=overwrite, dry_run=dry_run, workers=workers,
         max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None),
-        debug="--debug" in sys.argv or os.environ.get("EERN_DEBUG", "") not in ("", "0"),
+        debug=os.environ.get("EERN_DEBUG", "") not in ("", "0"),
         encode=EncodeOptions(quality=quality, subsampling=subsampling, lossless=lossless,
                              compress_level=DEFAULT_PNG_LEVEL if compress_level is None else compress_level),
     )
@@ -158,6 +169,13 @@ def upscale(
         raise typer.Exit(130)
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _scratch(value: str | None) -> str | None:
+    if value is None or value == "host":
+        return value
+    _check(os.path.isdir(value), f"--scratch folder not found: '{value}'", "create it, or use --scratch host")
+    return value
 
 
 def _check(ok: bool, message: str, hint: str | None = None) -> None:

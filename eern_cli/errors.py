@@ -26,7 +26,7 @@ class EernError(Exception):
         if self.path is not None and self.path not in text:
             text += f" ({self.path})"
         if self.hint:
-            text += f". {self.hint}"
+            text += f". {self.hint[:1].upper()}{self.hint[1:]}"
         return text
 
 
