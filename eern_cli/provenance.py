@@ -20,11 +20,11 @@ from pathlib import Path
 from PIL import Image
 
 from . import __version__
+from .checkpoints import sha256_file
 
 PNG_KEY = "eern"
 XMP_NS = "urn:eern:provenance:1"
 _XMP_ATTR = re.compile(rb'eern:provenance="([^"]*)"')
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,4 @@ def looks_complete(path: str | os.PathLike[str]) -> bool:
     return size > 0
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+file_sha256 = sha256_file
