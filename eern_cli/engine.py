@@ -19,6 +19,7 @@ the output. They can live on the compute device, in host memory or in a memory-m
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import tempfile
@@ -29,6 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .errors import OutputError
 from .model import EERN, ESA
 
 # One tile's result: (top, left) in output pixels and a (1, 3, 4h, 4w) float tensor on the compute device.
@@ -141,34 +143,38 @@ class PendingGate:
         return gate.mul_(features)
 
 
-class FeatureMaps:
-    """The full-resolution scratch maps: on the device, in host memory, or in a memory-mapped file."""
+def allocate_feature_maps(
+    shape: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device, scratch: str | Path | None
+) -> list[torch.Tensor]:
+    """The full-resolution scratch maps, channels-last: on the device (``scratch`` None), in host memory
+    ("host"), or memory-mapped from files in the folder ``scratch``."""
+    if scratch is None or str(scratch) == "host":
+        where = device if scratch is None else torch.device("cpu")
+        return [torch.empty(shape, dtype=dtype, device=where, memory_format=torch.channels_last) for _ in range(FEATURE_MAPS)]
+    return [_mapped(shape, dtype, Path(scratch)) for _ in range(FEATURE_MAPS)]
 
-    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, scratch_dir: Path | None):
-        self.maps: list[torch.Tensor] = []
-        self._files: list[Path] = []
-        for _ in range(FEATURE_MAPS):
-            if scratch_dir is None:
-                t = torch.empty(shape, dtype=dtype, device=device, memory_format=torch.channels_last)
-            else:
-                t = self._mapped(shape, dtype, scratch_dir)
-            self.maps.append(t)
 
-    def _mapped(self, shape: tuple[int, ...], dtype: torch.dtype, scratch_dir: Path) -> torch.Tensor:
-        fd, name = tempfile.mkstemp(prefix=".eern-scratch-", suffix=".bin", dir=scratch_dir)
+def _mapped(shape: tuple[int, int, int, int], dtype: torch.dtype, folder: Path) -> torch.Tensor:
+    batch, channels, height, width = shape
+    count = math.prod(shape)
+    fd, name = tempfile.mkstemp(prefix=".eern-scratch-", suffix=".bin", dir=folder)
+    nbytes = count * torch.empty((), dtype=dtype).element_size()
+    try:
+        # Reserve the blocks now: a full disk is an error here, not a SIGBUS in the middle of a write.
+        try:
+            os.posix_fallocate(fd, 0, nbytes)
+        except (AttributeError, OSError) as exc:
+            if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                raise OutputError(
+                    f"no space for {nbytes / 2**30:.1f} GiB of scratch in {folder}",
+                    hint="free some space, or give --scratch another folder",
+                ) from exc
+            os.ftruncate(fd, nbytes)  # a platform or filesystem without fallocate: sparse file
+        mapped = torch.from_file(name, shared=True, size=count, dtype=dtype)
+    finally:
         os.close(fd)
-        path = Path(name)
-        self._files.append(path)
-        count = math.prod(shape)
-        t = torch.from_file(str(path), shared=True, size=count, dtype=dtype)
-        path.unlink()  # the mapping keeps the space until it is dropped; nothing is left on disk after a crash
-        batch, channels, height, width = shape
-        return t.view(batch, height, width, channels).permute(0, 3, 1, 2)  # channels-last strides
-
-    def close(self) -> None:
-        self.maps.clear()
-        for path in self._files:
-            path.unlink(missing_ok=True)
+        os.unlink(name)  # the mapping keeps the space while it lives; nothing is left behind after a crash
+    return mapped.view(batch, height, width, channels).permute(0, 3, 1, 2)
 
 
 def run_exact_tiled(
@@ -191,52 +197,43 @@ def run_exact_tiled(
     regions = tile_regions(height, width, tile)
     blocks = list(model.recon_trunk)
     total, done = len(regions) * (len(blocks) + 1), 0
-    shape = (1, model.head.out_channels, height, width)
-    if scratch is None:
-        maps = FeatureMaps(shape, dtype, device, None)
-    elif str(scratch) == "host":
-        maps = FeatureMaps(shape, dtype, torch.device("cpu"), None)
-    else:
-        maps = FeatureMaps(shape, dtype, torch.device("cpu"), Path(scratch))
-    try:
-        gate: PendingGate | None = None
-        source: torch.Tensor | None = None  # None: the head's output, recomputed from the image
-        for index, block in enumerate(blocks):
-            target = maps.maps[index % FEATURE_MAPS]
-            esa = block.ESA
-            small = torch.zeros(
-                (1, esa.conv2.out_channels, (height - 3) // 2 + 1, (width - 3) // 2 + 1),
-                dtype=dtype,
-                device=device,
-            ).contiguous(memory_format=torch.channels_last)
-            for region in regions:
-                # conv1 and conv2 need 2 px of halo; the stride-2 conv needs one more row and column.
-                wanted = region.grown(0, height, width, extra=1)
-                read = wanted.grown(2, height, width)
-                features = block.features(_read(source, gate, image, model, read, device))
-                features = _channels_last(wanted.within(read, features))
-                region.of(target).copy_(region.within(wanted, features))
-                s = esa.conv1(features)
-                if s.shape[-2] >= 3 and s.shape[-1] >= 3:
-                    y = esa.conv2(s)
-                    top, left = region.top // 2, region.left // 2
-                    small[..., top : top + y.shape[-2], left : left + y.shape[-1]] = y
-                done += 1
-                if progress:
-                    progress(done, total)
-            source, gate = target, PendingGate(esa, small, height, width)
+    maps = allocate_feature_maps((1, model.head.out_channels, height, width), dtype, device, scratch)
+    gate: PendingGate | None = None
+    source: torch.Tensor | None = None  # None: the head's output, recomputed from the image
+    for index, block in enumerate(blocks):
+        target = maps[index % FEATURE_MAPS]
+        esa = block.ESA
+        small = torch.zeros(
+            (1, esa.conv2.out_channels, (height - 3) // 2 + 1, (width - 3) // 2 + 1),
+            dtype=dtype,
+            device=device,
+        ).contiguous(memory_format=torch.channels_last)
         for region in regions:
-            # finetune and tail need 1 px of halo each; the head is recomputed from the image.
-            read = region.grown(2, height, width)
-            trunk = _read(source, gate, image, model, read, device)
-            out = model.finetune(trunk).add_(model.head(_channels_last(read.of(image))))
-            scale = model.scale
-            sink(scale * region.top, scale * region.left, model.upsample(region.within(read, model.tail(out))))
+            # conv1 and conv2 need 2 px of halo; the stride-2 conv needs one more row and column.
+            wanted = region.grown(0, height, width, extra=1)
+            read = wanted.grown(2, height, width)
+            features = block.features(_read(source, gate, image, model, read, device))
+            features = _channels_last(wanted.within(read, features))
+            region.of(target).copy_(region.within(wanted, features))
+            s = esa.conv1(features)
+            if s.shape[-2] >= 3 and s.shape[-1] >= 3:
+                y = esa.conv2(s)
+                top, left = region.top // 2, region.left // 2
+                small[..., top : top + y.shape[-2], left : left + y.shape[-1]] = y
             done += 1
             if progress:
                 progress(done, total)
-    finally:
-        maps.close()
+        source, gate = target, PendingGate(esa, small, height, width)
+    scale = model.scale
+    for region in regions:
+        # finetune and tail need 1 px of halo each; the head is recomputed from the image.
+        read = region.grown(2, height, width)
+        trunk = _read(source, gate, image, model, read, device)
+        out = model.finetune(trunk).add_(model.head(_channels_last(read.of(image))))
+        sink(scale * region.top, scale * region.left, model.upsample(region.within(read, model.tail(out))))
+        done += 1
+        if progress:
+            progress(done, total)
 
 
 def _read(

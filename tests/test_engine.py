@@ -125,3 +125,29 @@ def test_bf16_tiled_stays_within_50_db_of_fp32(shared_data, model) -> None:
     out = tiled(half, image.to(torch.bfloat16), 48).clamp(0, 255).round()
     mse = float(((out - reference) ** 2).mean())
     assert 10 * np.log10(255**2 / mse) >= 50
+
+
+def test_scratch_on_a_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from eern_cli.engine import allocate_feature_maps\n"
+        "from eern_cli.errors import OutputError\n"
+        "try:\n"
+        "    allocate_feature_maps((1, 84, 200, 200), torch.float32, torch.device('cpu'), sys.argv[1])\n"
+        "except OutputError as exc:\n"
+        "    print(exc)\n"
+    )
+
+    def limit_file_size() -> None:  # a "disk" that holds 1 MB per file; the maps need 13 MB each
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, preexec_fn=limit_file_size
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no space" in done.stdout and str(tmp_path) in done.stdout
+    assert list(tmp_path.iterdir()) == []
