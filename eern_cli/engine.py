@@ -12,9 +12,11 @@ layer over all tiles:
 * the bilinear resize samples the small map at each tile's global coordinates with the whole image's
   scale factor (``align_corners=False``), and the gate is applied lazily when the next stage reads a tile.
 
-Two full-resolution 84-channel feature maps live for the whole image (the head's output is recomputed from
-the input instead of kept): 168 values per input pixel, i.e. 672 bytes in fp32 and 336 in bf16/fp16, plus
-the output. They can live on the compute device, in host memory or in a memory-mapped scratch file.
+One full-resolution 84-channel feature map lives for the whole image (the head's output is recomputed from
+the input instead of kept): 84 values per input pixel, i.e. 336 bytes in fp32 and 168 in bf16/fp16. Each
+block overwrites it in place: a tile's new features wait in a small queue until every tile that reads its
+old values (its neighbours, through their halo) is done, so besides the map only about one row of tiles is
+held. The map can live on the compute device, in host memory or in a memory-mapped scratch file.
 """
 
 from __future__ import annotations
@@ -37,13 +39,10 @@ from .model import EERN, ESA
 TileSink = Callable[[int, int, torch.Tensor], None]
 Progress = Callable[[int, int], None]
 
-FEATURE_MAPS = 2  # full-resolution feature maps kept alive at once
-
-
 def feature_bytes_per_pixel(model: EERN, dtype: torch.dtype) -> int:
-    """Bytes of scratch the exact tiling needs per input pixel (the output not included)."""
-    channels = model.head.out_channels
-    return FEATURE_MAPS * channels * torch.empty((), dtype=dtype).element_size()
+    """Bytes of scratch the exact tiling keeps per input pixel: its one full-resolution feature map (the
+    output and about one row of tiles in flight not included)."""
+    return model.head.out_channels * torch.empty((), dtype=dtype).element_size()
 
 
 @dataclass(frozen=True)
@@ -143,15 +142,34 @@ class PendingGate:
         return gate.mul_(features)
 
 
-def allocate_feature_maps(
+def allocate_feature_map(
     shape: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device, scratch: str | Path | None
-) -> list[torch.Tensor]:
-    """The full-resolution scratch maps, channels-last: on the device (``scratch`` None), in host memory
-    ("host"), or memory-mapped from files in the folder ``scratch``."""
+) -> torch.Tensor:
+    """The full-resolution scratch map, channels-last: on the device (``scratch`` None), in host memory
+    ("host"), or memory-mapped from a file in the folder ``scratch``."""
     if scratch is None or str(scratch) == "host":
         where = device if scratch is None else torch.device("cpu")
-        return [torch.empty(shape, dtype=dtype, device=where, memory_format=torch.channels_last) for _ in range(FEATURE_MAPS)]
-    return [_mapped(shape, dtype, Path(scratch)) for _ in range(FEATURE_MAPS)]
+        return torch.empty(shape, dtype=dtype, device=where, memory_format=torch.channels_last)
+    return _mapped(shape, dtype, Path(scratch))
+
+
+def last_readers(regions: list[Region], height: int, width: int) -> list[int]:
+    """For each region, the index of the last region whose halo'd read overlaps it: after that one, the
+    region's old features are no longer needed and may be overwritten."""
+    reads = [_block_read(r, height, width) for r in regions]
+    return [
+        max(j for j, read in enumerate(reads) if _overlap(read, region))
+        for region in regions
+    ]
+
+
+def _block_read(region: Region, height: int, width: int) -> Region:
+    # conv1 and conv2 need 2 px of halo; the stride-2 conv needs one more row and column.
+    return region.grown(0, height, width, extra=1).grown(2, height, width)
+
+
+def _overlap(a: Region, b: Region) -> bool:
+    return a.top < b.bottom and b.top < a.bottom and a.left < b.right and b.left < a.right
 
 
 def _mapped(shape: tuple[int, int, int, int], dtype: torch.dtype, folder: Path) -> torch.Tensor:
@@ -189,7 +207,7 @@ def run_exact_tiled(
     """Run ``model`` over ``image`` (1, 3, H, W) tile by tile, giving exactly the whole-frame output.
 
     ``image`` is already on the compute device in the working dtype, H and W at least 15. ``scratch`` is
-    where the feature maps live: None on the compute device, "host" in CPU memory, or a folder for
+    where the feature map lives: None on the compute device, "host" in CPU memory, or a folder for
     memory-mapped files (for images larger than memory).
     """
     device, dtype = image.device, image.dtype
@@ -197,33 +215,36 @@ def run_exact_tiled(
     regions = tile_regions(height, width, tile)
     blocks = list(model.recon_trunk)
     total, done = len(regions) * (len(blocks) + 1), 0
-    maps = allocate_feature_maps((1, model.head.out_channels, height, width), dtype, device, scratch)
+    feature_map = allocate_feature_map((1, model.head.out_channels, height, width), dtype, device, scratch)
+    release = last_readers(regions, height, width)
     gate: PendingGate | None = None
     source: torch.Tensor | None = None  # None: the head's output, recomputed from the image
-    for index, block in enumerate(blocks):
-        target = maps[index % FEATURE_MAPS]
+    for block in blocks:
         esa = block.ESA
         small = torch.zeros(
             (1, esa.conv2.out_channels, (height - 3) // 2 + 1, (width - 3) // 2 + 1),
             dtype=dtype,
             device=device,
         ).contiguous(memory_format=torch.channels_last)
-        for region in regions:
-            # conv1 and conv2 need 2 px of halo; the stride-2 conv needs one more row and column.
+        waiting: list[tuple[int, Region, torch.Tensor]] = []  # new features whose old values are still read
+        for index, region in enumerate(regions):
             wanted = region.grown(0, height, width, extra=1)
-            read = wanted.grown(2, height, width)
+            read = _block_read(region, height, width)
             features = block.features(_read(source, gate, image, model, read, device))
             features = _channels_last(wanted.within(read, features))
-            region.of(target).copy_(region.within(wanted, features))
+            waiting.append((release[index], region, region.within(wanted, features)))
             s = esa.conv1(features)
             if s.shape[-2] >= 3 and s.shape[-1] >= 3:
                 y = esa.conv2(s)
                 top, left = region.top // 2, region.left // 2
                 small[..., top : top + y.shape[-2], left : left + y.shape[-1]] = y
+            # The first block reads the image, not the map: its features can be written at once.
+            waiting = _commit(waiting, len(regions) if source is None else index, feature_map)
             done += 1
             if progress:
                 progress(done, total)
-        source, gate = target, PendingGate(esa, small, height, width)
+        _commit(waiting, len(regions), feature_map)
+        source, gate = feature_map, PendingGate(esa, small, height, width)
     scale = model.scale
     for region in regions:
         # finetune and tail need 1 px of halo each; the head is recomputed from the image.
@@ -234,6 +255,19 @@ def run_exact_tiled(
         done += 1
         if progress:
             progress(done, total)
+
+
+def _commit(
+    waiting: list[tuple[int, Region, torch.Tensor]], finished: int, feature_map: torch.Tensor
+) -> list[tuple[int, Region, torch.Tensor]]:
+    """Write the waiting features whose last reader is at or before ``finished``; return the others."""
+    still = []
+    for last_reader, region, features in waiting:
+        if last_reader <= finished:
+            region.of(feature_map).copy_(features)
+        else:
+            still.append((last_reader, region, features))
+    return still
 
 
 def _read(

@@ -36,7 +36,7 @@ class Upscaler:
     ``hf://OWNER/REPO/FILE[@REVISION]``. ``device``: auto, cpu, cuda, cuda:N or mps. ``precision``: auto,
     fp32, bf16 or fp16. ``tile``: input pixels per tile side, None for the device's default, 0 for the
     whole frame; every tile size gives the whole-frame result. ``scratch``: where the full-resolution
-    feature maps live: None on the device, "host" in CPU memory, or a folder for memory-mapped files.
+    feature map lives: None on the device, "host" in CPU memory, or a folder for a memory-mapped file.
     """
 
     def __init__(
@@ -63,7 +63,7 @@ class Upscaler:
         return SCALE
 
     def scratch_bytes_per_pixel(self) -> int:
-        """Memory the exact tiling keeps per input pixel for its feature maps (output not included)."""
+        """Memory the exact tiling keeps per input pixel for its feature map (output not included)."""
         return feature_bytes_per_pixel(self.model, self.dtype)
 
     @torch.inference_mode()
@@ -81,7 +81,7 @@ class Upscaler:
         minimum) are padded by edge replication and the output cropped back. The output is (1, 3, 4H, 4W)
         float on the 0..255 scale, not clamped. With ``sink``, each tile's output goes to
         ``sink(top, left, tile)`` in output pixels (on the compute device) and nothing is returned:
-        this keeps memory at the feature maps plus whatever the sink keeps.
+        this keeps memory at the feature map plus whatever the sink keeps.
         """
         if image.dim() == 3:
             image = image.unsqueeze(0)

@@ -110,8 +110,8 @@ def test_region_growth_is_clipped_to_the_image() -> None:
 
 def test_scratch_bytes_per_pixel() -> None:
     net = EERN()
-    assert feature_bytes_per_pixel(net, torch.float32) == 2 * 84 * 4
-    assert feature_bytes_per_pixel(net, torch.bfloat16) == 2 * 84 * 2
+    assert feature_bytes_per_pixel(net, torch.float32) == 84 * 4
+    assert feature_bytes_per_pixel(net, torch.bfloat16) == 84 * 2
 
 
 def test_bf16_tiled_stays_within_50_db_of_fp32(shared_data, model) -> None:
@@ -134,10 +134,10 @@ def test_scratch_on_a_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path) ->
 
     code = (
         "import sys, torch\n"
-        "from eern_cli.engine import allocate_feature_maps\n"
+        "from eern_cli.engine import allocate_feature_map\n"
         "from eern_cli.errors import OutputError\n"
         "try:\n"
-        "    allocate_feature_maps((1, 84, 200, 200), torch.float32, torch.device('cpu'), sys.argv[1])\n"
+        "    allocate_feature_map((1, 84, 200, 200), torch.float32, torch.device('cpu'), sys.argv[1])\n"
         "except OutputError as exc:\n"
         "    print(exc)\n"
     )
