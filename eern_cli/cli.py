@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     args = [a for a in args if a != "--debug"]
     if debug:
         os.environ["EERN_DEBUG"] = "1"  # commands that report per-file errors show tracebacks too
+    for stream in (sys.stdout, sys.stderr):  # file names that are not valid UTF-8 must not crash a report
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         app(args=args, prog_name="eern")
     except SystemExit:

@@ -47,7 +47,7 @@ class Reporter:
     # ----------------------------------------------------------------------------------------- events
     def __call__(self, event: dict) -> None:
         if self.events:
-            self.stream.write(json.dumps(event, ensure_ascii=False) + "\n")
+            self.stream.write(json.dumps(event) + "\n")
             self.stream.flush()
         handler = getattr(self, "_on_" + event["event"], None)
         if handler is not None:

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -143,6 +144,9 @@ def upscale(
 
     from .upscaler import Upscaler
 
+    # Pillow warns about oddities of a file (corrupt EXIF, ...) on stderr with its own source path and no file
+    # name; what matters reaches the user as eern's own error or note for that file.
+    warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
     if threads:
         import torch
 
@@ -163,7 +167,7 @@ def upscale(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     if json_summary:
-        print(json.dumps(summary.to_dict(), ensure_ascii=False), file=out_stream, flush=True)
+        print(json.dumps(summary.to_dict()), file=out_stream, flush=True)
     report.finish(summary, single=len(jobs) == 1)
     if summary.interrupted:
         raise typer.Exit(130)

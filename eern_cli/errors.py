@@ -66,3 +66,7 @@ class DownloadError(EernError, ConnectionError):
 
 class DeviceError(EernError, RuntimeError):
     """A device or precision that this machine cannot provide."""
+
+
+class InsufficientMemoryError(EernError, MemoryError):
+    """An image whose inference needs more memory than the device has, even with the smallest tiles."""

@@ -149,7 +149,29 @@ def download(ref: HubRef, *, expected_sha256: str | None = None) -> Path:
         _verify(pointer, ref, pin.sha256, f"the pinned sha256 of {pin.name}")
     elif _SHA256.fullmatch(etag := pointer.resolve().name):  # the blob is named after the ETag
         _verify(pointer, ref, etag, "its ETag")
+    _sweep_partial_downloads(pointer.resolve())
     return pointer
+
+
+def _sweep_partial_downloads(blob: Path) -> None:
+    """Remove ``<etag>.*.incomplete`` files beside a complete blob, left by downloads that were killed.
+
+    huggingface_hub holds ``.locks/<repo>/<etag>.lock`` while it downloads a blob: if we can take that lock
+    at once, no download of it is running, so its partial files belong to dead processes.
+    """
+    from filelock import FileLock, Timeout
+
+    partial = sorted(blob.parent.glob(f"{blob.name}.*.incomplete"))
+    if not partial:
+        return
+    repo_folder = blob.parent.parent  # <cache>/models--owner--name
+    lock = repo_folder.parent / ".locks" / repo_folder.name / f"{blob.name}.lock"
+    try:
+        with FileLock(str(lock), timeout=0):
+            for path in partial:
+                path.unlink(missing_ok=True)
+    except (Timeout, OSError):
+        pass  # another process is downloading it, or the cache is read-only: leave the files alone
 
 
 def _verify(pointer: Path, ref: HubRef, expected: str, basis: str) -> None:

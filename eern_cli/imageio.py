@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +79,13 @@ def configure_pillow() -> None:
 def read_file(path: str | os.PathLike[str], name: str) -> bytes:
     """The bytes of an input file; ``InputImageError``/``InputNotFoundError`` naming it if it cannot be read."""
     try:
-        return Path(path).read_bytes()
+        mode = os.stat(path).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            # A FIFO would block for ever, a device (/dev/zero) never end: read regular files only.
+            raise InputImageError(f"'{name}' is not a regular file (a pipe, socket or device)", path=name,
+                                  hint="copy the image to a file first, or pipe it in with '-'")
+        with open(path, "rb") as f:
+            return f.read()
     except FileNotFoundError as exc:
         raise InputNotFoundError(f"input not found: '{name}'", path=name) from exc
     except IsADirectoryError as exc:
@@ -122,14 +129,12 @@ def _read(data: bytes, name: str, max_pixels: int | None) -> Decoded:
     if not data:
         raise InputImageError(f"'{name}' is empty (0 bytes)", path=name)
     im = _open(data)
+    if im.format == "GIF" and not data.endswith(b";"):
+        # Pillow decodes a cut GIF "successfully" with the frames it got: a half download, not an image.
+        raise InputImageError(f"'{name}' is truncated (the GIF ends without its trailer)", path=name,
+                              hint="download or copy it again")
     count = getattr(im, "n_frames", 1) or 1
-    width, height = im.size
-    if max_pixels and width * height * count > max_pixels:
-        frames = f" x {count} frames" if count > 1 else ""
-        raise InputImageError(
-            f"'{name}' is {width}x{height}{frames} = {width * height * count / 1e6:.1f} Mpx, above the limit of "
-            f"{max_pixels / 1e6:.1f} Mpx (a guard against decompression bombs)",
-            path=name, hint="raise it with --max-pixels N if you trust the file")
+    _check_pixels(name, im.size, count, max_pixels)
     first_raw = bit16.high_precision_rawmode(im)  # before getexif(), which may load the pixels at 8 bits
     info = dict(im.info)
     decoded = Decoded(name=name, format=im.format or "?", frames=[], icc=info.get("icc_profile") or None,
@@ -139,6 +144,7 @@ def _read(data: bytes, name: str, max_pixels: int | None) -> Decoded:
     decoded.exif = _clean_exif(exif, im.format) if len(exif) else None
     for index in range(count):
         frame_im = im if index == 0 else _open(data, index)
+        _check_pixels(name, frame_im.size, count, max_pixels)  # any frame or page may declare its own size
         raw = first_raw if index == 0 else bit16.high_precision_rawmode(frame_im)
         color, alpha = _arrays(frame_im, data, index, decoded, raw)
         color, alpha = _orient(color, orientation), None if alpha is None else _orient(alpha, orientation)
@@ -146,6 +152,16 @@ def _read(data: bytes, name: str, max_pixels: int | None) -> Decoded:
     if orientation != 1:
         decoded.notes.append(f"turned upright (EXIF orientation {orientation})")
     return decoded
+
+
+def _check_pixels(name: str, size: tuple[int, int], count: int, max_pixels: int | None) -> None:
+    width, height = size
+    if max_pixels and width * height * count > max_pixels:
+        frames = f" x {count} frames" if count > 1 else ""
+        raise InputImageError(
+            f"'{name}' is {width}x{height}{frames} = {width * height * count / 1e6:.1f} Mpx, above the limit of "
+            f"{max_pixels / 1e6:.1f} Mpx (a guard against decompression bombs)",
+            path=name, hint="raise it with --max-pixels N if you trust the file")
 
 
 def _dpi(value) -> tuple[float, float] | None:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .devices import DTYPES, Choice, resolve_device, resolve_precision, resolve_tile
 from .engine import Progress, feature_bytes_per_pixel, run_exact_tiled
-from .errors import InputImageError
+from .errors import InputImageError, InsufficientMemoryError
 from .model import MIN_SIDE, SCALE
 from .weights import LoadedWeights, load_model
 
@@ -114,6 +114,7 @@ class Upscaler:
 
     def _run_with_retries(self, x: torch.Tensor, sink: Callable, progress: Progress | None) -> None:
         tile, scratch = self.tile, self.scratch
+        self._check_memory(x, tile, scratch)
         while True:
             try:
                 if tile == 0 or (tile >= x.shape[-2] and tile >= x.shape[-1]):
@@ -123,7 +124,9 @@ class Upscaler:
                 else:
                     run_exact_tiled(self.model, x, tile, sink, scratch=scratch, progress=progress)
                 return
-            except torch.OutOfMemoryError:
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if not _is_out_of_memory(exc):
+                    raise
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 if tile == 0 or tile > MIN_RETRY_TILE:
@@ -131,7 +134,28 @@ class Upscaler:
                 elif scratch is None and self.device.type != "cpu":
                     scratch = "host"
                 else:
-                    raise
+                    raise InsufficientMemoryError(
+                        f"out of memory on {self.device} for a {x.shape[-1]}x{x.shape[-2]} image, even in "
+                        f"{MIN_RETRY_TILE} px tiles",
+                        hint="use --scratch DIR (a memory-mapped file), --precision bf16, or a smaller image",
+                    ) from exc
+
+    def _check_memory(self, x: torch.Tensor, tile: int, scratch: object) -> None:
+        """Refuse before starting when the feature map alone cannot fit in the host's free memory."""
+        on_host = self.device.type == "cpu" or str(scratch) == "host"
+        if not on_host or (scratch is not None and str(scratch) != "host"):
+            return
+        pixels = x.shape[-2] * x.shape[-1]
+        whole = tile == 0 or (tile >= x.shape[-2] and tile >= x.shape[-1])
+        # The whole-frame forward keeps several 84-channel maps; the exact tiling one.
+        needed = self.scratch_bytes_per_pixel() * pixels * (4 if whole else 1)
+        available = _available_memory()
+        if available is not None and needed > available:
+            raise InsufficientMemoryError(
+                f"a {x.shape[-1]}x{x.shape[-2]} image needs about {needed / 2**30:.1f} GiB for its feature map, "
+                f"and {available / 2**30:.1f} GiB of memory is free",
+                hint="use --scratch DIR to keep it in a memory-mapped file, or --precision bf16",
+            )
 
     def upscale_array(self, array: np.ndarray, *, progress: Progress | None = None) -> np.ndarray:
         """Upscale an H x W (grey) or H x W x 3 (RGB) array; the result has the same dtype and channels.
@@ -197,6 +221,25 @@ class Upscaler:
             )
         out = self.upscale_array(np.asarray(image), progress=progress)
         return Image.fromarray(out)
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc)  # the CPU allocator raises a plain RuntimeError
+    return "can't allocate memory" in text or "DefaultCPUAllocator" in text
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None where unknown, and then nothing is refused up front."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def _cropping(sink: Callable, height: int, width: int) -> Callable:

@@ -15,6 +15,7 @@ import io
 import os
 import pickle
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from importlib import resources
@@ -31,7 +32,9 @@ from eern_cli.model import EERN
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
 _WRAPPERS = ("params_ema", "params", "state_dict", "model")  # BasicSR's EMA weights first
 _SHOW = 5
-_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+# torch words a refused global in two ways: "Unsupported global: GLOBAL x" and "unsupported GLOBAL x whose
+# module y is blocked".
+_UNSAFE_GLOBAL = re.compile(r"[Uu]nsupported(?: global:)? GLOBAL (\S+)")
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing dicts of tensors elementwise is meaningless here
@@ -116,7 +119,10 @@ def _read(path: Path) -> bytes:
     if path.is_dir():
         raise WeightsError("checkpoint path is a directory, not a file", path=path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise WeightsError("checkpoint path is not a regular file (a pipe, socket or device)", path=path)
+        size = info.st_size
         if size > MAX_CHECKPOINT_BYTES:
             raise WeightsError(f"{size} bytes is far too large for an EERN x4 checkpoint", path=path)
         return path.read_bytes()
@@ -151,6 +157,7 @@ def _torch_load(data: bytes, path: Path) -> object:
                 hint="re-save it as a plain state dict or as .safetensors",
             ) from exc
         detail = str(exc).rpartition("WeightsUnpickler error:")[2].strip() or _first_line(exc)
+        detail = detail.split("weights_only")[0].rstrip(" .,(")  # never relay torch's "weights_only=False" advice
         raise WeightsError(
             f"not a valid checkpoint (corrupt, or not a PyTorch file: {_first_line(detail)})", path=path
         ) from exc
