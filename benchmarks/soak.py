@@ -537,8 +537,9 @@ def main(argv: list[str] | None = None) -> int:
               "output MB | feature map MB |")
         print("|---|---:|---:|---:|---:|---:|---:|")
     for label, m in memory.items():
+        baseline = "-" if m["baseline_mb"] != m["baseline_mb"] else f"{m['baseline_mb']:.0f}"  # NaN: not measured
         print(f"| {m['size']}x{m['size']} -> {4 * m['size']}x{4 * m['size']}, {label} | {m['seconds']} | "
-              f"{m['peak_rss_mb']:.0f} | {m['peak_anon_mb']:.0f} | {m['baseline_mb']:.0f} | {m['output_mb']:.0f} | "
+              f"{m['peak_rss_mb']:.0f} | {m['peak_anon_mb']:.0f} | {baseline} | {m['output_mb']:.0f} | "
               f"{m['scratch_mb']:.0f} ({m['bytes_per_pixel']} B/input px) |")
     problems = [p for r in rows for p in r.problems]
     for p in problems[:50]:

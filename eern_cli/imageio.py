@@ -76,10 +76,19 @@ def configure_pillow() -> None:
     ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
+# The largest input file read: far above any image within the default pixel limit (89 Mpx of 16-bit RGBA,
+# uncompressed, is 716 MB), far below what would exhaust memory.
+MAX_FILE_BYTES = 2 << 30
+
+
 def read_file(path: str | os.PathLike[str], name: str) -> bytes:
     """The bytes of an input file; ``InputImageError``/``InputNotFoundError`` naming it if it cannot be read."""
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
+        mode = info.st_mode
+        if stat.S_ISREG(mode) and info.st_size > MAX_FILE_BYTES:
+            raise InputImageError(f"'{name}' is {info.st_size / 2**30:.1f} GiB, larger than any image eern reads "
+                                  f"({MAX_FILE_BYTES >> 30} GiB)", path=name)
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             # A FIFO would block for ever, a device (/dev/zero) never end: read regular files only.
             raise InputImageError(f"'{name}' is not a regular file (a pipe, socket or device)", path=name,

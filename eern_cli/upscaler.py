@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 ImageT = TypeVar("ImageT", "Image.Image", np.ndarray)
 MIN_RETRY_TILE = 32
+# Host memory a run holds per input pixel besides the feature map: the 16-pixel output (48 B for 8-bit RGB),
+# input copies and the encoder's copy of the output; benchmarks/soak.py measured 210-260 B.
+HOST_BYTES_PER_PIXEL = 256
 # BT.601 luma, as PIL's convert("L"): how a grayscale image's three output channels become one.
 LUMA = (0.299, 0.587, 0.114)
 
@@ -88,6 +91,7 @@ class Upscaler:
         if image.dim() != 4 or image.shape[:2] != (1, 3):
             raise InputImageError(f"expected a (1, 3, H, W) RGB tensor, got shape {tuple(image.shape)}")
         height, width = image.shape[-2:]
+        self.check_memory(height, width)
         collected: torch.Tensor | None = None
         if sink is None:
             collected = torch.empty((1, 3, SCALE * height, SCALE * width), dtype=torch.float32)
@@ -114,7 +118,6 @@ class Upscaler:
 
     def _run_with_retries(self, x: torch.Tensor, sink: Callable, progress: Progress | None) -> None:
         tile, scratch = self.tile, self.scratch
-        self._check_memory(x, tile, scratch)
         while True:
             try:
                 if tile == 0 or (tile >= x.shape[-2] and tile >= x.shape[-1]):
@@ -140,21 +143,26 @@ class Upscaler:
                         hint="use --scratch DIR (a memory-mapped file), --precision bf16, or a smaller image",
                     ) from exc
 
-    def _check_memory(self, x: torch.Tensor, tile: int, scratch: object) -> None:
-        """Refuse before starting when the feature map alone cannot fit in the host's free memory."""
-        on_host = self.device.type == "cpu" or str(scratch) == "host"
-        if not on_host or (scratch is not None and str(scratch) != "host"):
-            return
-        pixels = x.shape[-2] * x.shape[-1]
-        whole = tile == 0 or (tile >= x.shape[-2] and tile >= x.shape[-1])
-        # The whole-frame forward keeps several 84-channel maps; the exact tiling one.
-        needed = self.scratch_bytes_per_pixel() * pixels * (4 if whole else 1)
+    def check_memory(self, height: int, width: int) -> None:
+        """Refuse before starting when the run cannot fit in the host's free memory.
+
+        Counted per input pixel: the feature map where it lives in host memory, and ``HOST_BYTES_PER_PIXEL``
+        for everything else a run holds (the output, input copies, the encoder's copy of the output).
+        """
+        on_host = self.device.type == "cpu" or str(self.scratch) == "host"
+        mapped = self.scratch is not None and str(self.scratch) != "host"
+        pixels = height * width
+        whole = self.tile == 0 or (self.tile >= height and self.tile >= width)
+        # The whole-frame forward keeps several 84-channel maps alive; the exact tiling one.
+        feature_map = self.scratch_bytes_per_pixel() * pixels * (4 if whole else 1)
+        needed = HOST_BYTES_PER_PIXEL * pixels + (feature_map if on_host and not mapped else 0)
         available = _available_memory()
         if available is not None and needed > available:
+            hint = "use a smaller image" if mapped else "use --scratch DIR to keep the feature map in a file"
             raise InsufficientMemoryError(
-                f"a {x.shape[-1]}x{x.shape[-2]} image needs about {needed / 2**30:.1f} GiB for its feature map, "
-                f"and {available / 2**30:.1f} GiB of memory is free",
-                hint="use --scratch DIR to keep it in a memory-mapped file, or --precision bf16",
+                f"a {width}x{height} image needs about {needed / 2**30:.1f} GiB of memory, and "
+                f"{available / 2**30:.1f} GiB is free",
+                hint=hint,
             )
 
     def upscale_array(self, array: np.ndarray, *, progress: Progress | None = None) -> np.ndarray:
@@ -176,6 +184,7 @@ class Upscaler:
             full = 1.0
         else:
             raise InputImageError(f"unsupported image array dtype {array.dtype}", hint="use uint8, uint16 or float")
+        self.check_memory(array.shape[0], array.shape[1])
         grey = array.ndim == 2 or array.shape[2] == 1
         # Straight to the working precision, keeping the array's channels-last layout: no full-size fp32
         # copy of the input (uint8 values are exact in every precision).

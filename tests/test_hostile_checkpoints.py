@@ -140,6 +140,7 @@ def test_flipped_pinned_checkpoint_never_reaches_the_unpickler(tmp_path, monkeyp
 
 
 def test_device_as_checkpoint_is_refused_without_reading_it():
+    """--weights /dev/zero: refused from its file type; reading it would never end (a FIFO would block)."""
     with address_space_limit(1 << 30), pytest.raises(WeightsError, match="/dev/zero"):
         load_weights("/dev/zero")
     record("checkpoints: a device as --weights", inputs=1)
@@ -208,6 +209,7 @@ _PAYLOAD_NAMES = list(_payloads(Path("/nonexistent")))
 
 @pytest.mark.parametrize("payload", _PAYLOAD_NAMES)
 def test_code_in_a_checkpoint_never_runs(tmp_path, payload):
+    """Each payload would create the sentinel if unpickled unsafely: refused naming the file, nothing run."""
     sentinel = tmp_path / "pwned"
     filename, data = _payloads(sentinel)[payload]
     path = tmp_path / filename
@@ -238,6 +240,8 @@ def test_code_in_a_checkpoint_never_runs_through_the_cli(tmp_path, capsys):
 
 
 def test_refusal_says_it_would_run_code_and_never_suggests_weights_only_false(tmp_path):
+    """Every payload that names a global is refused as code, including torch's 'module is blocked' wording for
+    os/posix/subprocess, and the message never relays torch's advice to retry with weights_only=False."""
     wrong = []
     for payload, (filename, data) in _payloads(tmp_path / "pwned").items():
         if "protocol 5" in payload or filename.endswith(".safetensors"):
@@ -343,6 +347,7 @@ def test_pinned_hub_download_with_other_bytes_is_refused_before_unpickling(fake_
 
 
 def test_unpinned_hub_pickle_with_code_is_refused_and_does_not_run(fake_hub, tmp_path):
+    """A hub file with no pin, whose ETag matches (the server is the attacker): the unpickler still refuses it."""
     sentinel = tmp_path / "pwned"
     _, evil = _payloads(sentinel)["torch zip, Path.touch as a tensor"]
     fake_hub.files["model.pt"] = evil
@@ -378,6 +383,7 @@ def test_downloader_killed_mid_body_leaves_nothing_usable_and_the_next_run_succe
 
 
 def test_no_partial_download_is_left_in_the_cache_after_a_kill_and_a_successful_rerun(fake_hub, tmp_path):
+    """The orphan <sha>.<hex>.incomplete of a killed download is removed once a later download completes."""
     payload = random.Random(7).randbytes(512 * 1024)
     kill_mid_download(fake_hub, tmp_path / "hf", "eern.pt", payload)
     hub.download(HubRef(REPO_ID, "eern.pt"))

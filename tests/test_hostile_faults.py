@@ -107,6 +107,7 @@ runpy.run_module("eern_cli", run_name="__main__")
 
 
 def test_ctrl_c_while_the_command_starts():
+    """Ctrl-C while Python still imports the command line (simulated deterministically): exit 130, no traceback."""
     result = subprocess.run([sys.executable, "-c", _CTRL_C_DURING_IMPORT], capture_output=True, text=True,
                             env=cli_env(), cwd=REPO, timeout=60)
     assert "Traceback" not in result.stderr and result.returncode == 130, (result.returncode, result.stderr)
@@ -332,6 +333,7 @@ def test_persistent_out_of_memory_fails_that_file_only(tmp_path, forced_oom):
 
 
 def test_persistent_out_of_memory_message_says_what_to_do(tmp_path, forced_oom):
+    """An OOM that smaller tiles cannot fix is an out-of-memory message with what to try, not an internal error."""
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(smooth(48, 40, seed=1)).save(src / "big.png")

@@ -55,8 +55,8 @@ from PIL import Image
 
 from eern_cli import provenance
 from eern_cli.cli import main
-from eern_cli.errors import InputImageError
-from eern_cli.imageio import DEFAULT_MAX_PIXELS, configure_pillow, read_image
+from eern_cli.errors import InputImageError, InsufficientMemoryError
+from eern_cli.imageio import DEFAULT_MAX_PIXELS, configure_pillow, read_file, read_image
 
 SAMPLES = samples()
 MULTI_FRAME = {"apng", "webp-anim", "tiff-pages", "gif-anim"}
@@ -338,6 +338,7 @@ def test_batch_writes_nothing_for_bad_inputs_and_exactly_the_clean_result_for_go
 
 
 def test_batch_stderr_has_only_eerns_own_lines(zoo):
+    """No Python warning from Pillow ('UserWarning: Corrupt EXIF data', with its source path) on stderr."""
     _, _, _, result = zoo
     noise = [line for line in result.stderr.decode().splitlines() if "Warning" in line or "warnings.warn" in line]
     assert noise == []
@@ -362,6 +363,8 @@ def _run(args: list[str], timeout: float, **kw) -> tuple[int | None, str, float]
 
 
 def test_fifo_named_like_an_image_fails_that_file_only(tmp_path):
+    """A FIFO named like an image would block open() for ever (and Ctrl-C could not end the process, whose exit
+    waits for the blocked thread): it fails on its own, the other file is done."""
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(smooth(*SIZE)).save(src / "a.png")
@@ -386,6 +389,7 @@ def test_fifo_named_like_an_image_fails_that_file_only(tmp_path):
 
 
 def test_device_named_like_an_image_is_refused_without_reading_it(tmp_path):
+    """A link named like an image to /dev/zero: refused without reading (it never ends), the other file done."""
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(smooth(*SIZE)).save(src / "a.png")
@@ -442,6 +446,7 @@ def test_names_with_spaces_unicode_and_leading_dashes(tmp_path, capsys, monkeypa
 
 
 def test_name_that_is_not_utf8_with_event_stream(tmp_path):
+    """A Latin-1 file name with --events where stdout is strict UTF-8 (any UTF-8 locale): every file is done."""
     src = tmp_path / "in"
     src.mkdir()
     for i, name in enumerate((b"latin1-caf\xe9.png", b"ok.png", b"z.png")):
@@ -458,9 +463,10 @@ def test_name_that_is_not_utf8_with_event_stream(tmp_path):
 
 
 def test_8000x8000_is_refused_clearly_and_fast_with_default_limits(tmp_path):
-    """The model would need ~11 min of this CPU and ~30 GB of memory for it (without --scratch); default settings
-    must say so before starting (the address space is capped at 8 GiB here so that the current behaviour fails
-    fast instead of meeting the OOM killer)."""
+    """The model would need ~11 min of this CPU and ~30 GB of memory for it (without --scratch): refused with a
+    message about memory and what to do, in seconds, with no output. (The address space is capped at 8 GiB, so
+    that if the up-front check lets it through on a machine with much free memory, the allocation fails at once
+    instead of meeting the OOM killer.)"""
     big = write_big_png(tmp_path / "scan 8000.png", 8000, 8000)
     code, err, seconds = _run([str(big), "-o", str(tmp_path / "out.png")], timeout=120,
                               preexec_fn=limit_address_space(8 << 30))
@@ -469,3 +475,32 @@ def test_8000x8000_is_refused_clearly_and_fast_with_default_limits(tmp_path):
     assert "Traceback" not in err and "internal error" not in err and "report it" not in err, err
     assert "RuntimeError" not in err and ("limit" in err or "memory" in err), err
     assert seconds < 30
+
+
+@pytest.mark.parametrize("scratch,free_gib", [(None, 24), ("folder", 6)], ids=["in-memory-24GiB", "scratch-dir-6GiB"])
+def test_memory_check_counts_everything_an_8000x8000_run_holds(tmp_path, monkeypatch, scratch, free_gib):
+    """With 24 GiB free (in memory) or 6 GiB free (--scratch DIR: the map is a file, the rest still in memory), an
+    8000x8000 fp32 job must be refused before inference starts."""
+    from eern_cli import upscaler as upscaler_module
+
+    up = upscaler_module.Upscaler(device="cpu", precision="fp32", tile=256,
+                                  scratch=str(tmp_path) if scratch else None)
+    monkeypatch.setattr(upscaler_module, "_available_memory", lambda: free_gib << 30)
+
+    def started(*args, **kwargs):
+        raise AssertionError("inference started: the job was not refused up front")
+
+    monkeypatch.setattr(upscaler_module, "run_exact_tiled", started)
+    record("resources: memory check for 8000x8000", inputs=1)
+    with address_space_limit(6 << 30), pytest.raises(InsufficientMemoryError):
+        up.upscale_array(np.zeros((8000, 8000, 3), np.uint8))
+
+
+def test_huge_file_named_like_an_image_is_refused_by_its_size(tmp_path):
+    """A 64 GiB (sparse) file named like an image: refused by its size before any byte is read."""
+    path = tmp_path / "disk-image.png"
+    with open(path, "wb") as f:
+        f.truncate(64 << 30)  # sparse: no disk space used
+    record("image files: 64 GiB file named like an image", inputs=1)
+    with address_space_limit(1 << 30), pytest.raises(InputImageError, match="disk-image.png"):
+        read_file(path, "disk-image.png")
