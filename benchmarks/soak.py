@@ -1,7 +1,7 @@
 """Long fault-injection soak for ``eern upscale``: the fast hostile tests (tests/test_hostile_*.py), many times
 over, and a bounded-memory run on a large image. Prints the figures as a markdown table.
 
-    python benchmarks/soak.py --trials 100           # ~100 kill -9 and ~60 other faults: ~15 min on 2 cores
+    python benchmarks/soak.py --trials 100           # 100 kill -9 and ~150 other faults: ~11 min on 2 cores
     python benchmarks/soak.py --trials 20 --big 0    # a quick pass, without the large-image memory run
     pytest -m soak tests/test_hostile_soak.py        # the same through pytest (EERN_SOAK_TRIALS, default 100)
 

@@ -153,8 +153,9 @@ class Upscaler:
         mapped = self.scratch is not None and str(self.scratch) != "host"
         pixels = height * width
         whole = self.tile == 0 or (self.tile >= height and self.tile >= width)
-        # The whole-frame forward keeps several 84-channel maps alive; the exact tiling one.
-        feature_map = self.scratch_bytes_per_pixel() * pixels * (4 if whole else 1)
+        # The whole-frame forward keeps several 84-channel maps alive (benchmarks/memory.py measured ~1.9 kB per
+        # input pixel in fp32, about five maps plus the rest); the exact tiling one.
+        feature_map = self.scratch_bytes_per_pixel() * pixels * (5 if whole else 1)
         needed = HOST_BYTES_PER_PIXEL * pixels + (feature_map if on_host and not mapped else 0)
         available = _available_memory()
         if available is not None and needed > available:
