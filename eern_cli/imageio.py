@@ -122,7 +122,7 @@ def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_P
         raise InputImageError(f"not enough memory to decode '{name}'", path=name) from exc
     except Exception as exc:  # Pillow's decoders raise OSError, ValueError, SyntaxError, struct.error ...
         reason = str(exc) or type(exc).__name__
-        kind = "truncated" if "truncated" in reason else "corrupt or unsupported"
+        kind = "truncated" if "truncated" in reason.lower() else "corrupt or unsupported"
         raise InputImageError(f"cannot read '{name}': {kind} ({reason})", path=name,
                               hint="check the file; it may be incomplete or damaged") from exc
 
