@@ -11,7 +11,6 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 _CHUNK = 1 << 20
 

@@ -14,7 +14,6 @@ import io
 import os
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError

@@ -18,7 +18,7 @@ from .devices import DTYPES, Choice, resolve_device, resolve_precision, resolve_
 from .engine import Progress, feature_bytes_per_pixel, run_exact_tiled
 from .errors import InputImageError, InsufficientMemoryError
 from .model import MIN_SIDE, SCALE
-from .weights import LoadedWeights, load_model
+from .weights import load_model
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -58,7 +58,6 @@ class Upscaler:
         self.dtype = DTYPES[self.precision.value]
         self.scratch = scratch
         model, self.weights = load_model(weights)
-        self.weights: LoadedWeights
         self.model = model.to(self.device, self.dtype).to(memory_format=torch.channels_last)
 
     @property
