@@ -15,7 +15,7 @@ def collect(weights: str | None = None) -> dict[str, Any]:
     import torch
 
     from . import flops, sysinfo
-    from .engine import feature_bytes_per_pixel
+    from .scratch import feature_bytes_per_pixel
     from .hub import cache_dir
     from .model import EERN
     from .weights import load_model

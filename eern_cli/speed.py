@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .engine import tile_regions
 from .errors import UsageError
+from .regions import tile_regions
 
 @dataclass(frozen=True)
 class Variant:

@@ -14,10 +14,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .allocator import keep_freed_memory
 from .devices import DTYPES, Choice, resolve_device, resolve_precision, resolve_tile
-from .engine import Progress, feature_bytes_per_pixel, run_exact_tiled
+from .engine import Progress, run_exact_tiled
 from .errors import InputImageError, InsufficientMemoryError
-from .model import MIN_SIDE, SCALE
+from .model import FEATURES, MIN_SIDE, SCALE
+from .scratch import feature_bytes_per_pixel
 from .weights import load_model
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ class Upscaler:
         self.scratch = scratch
         model, self.weights = load_model(weights)
         self.model = model.to(self.device, self.dtype).to(memory_format=torch.channels_last)
+        if self.device.type == "cpu":
+            keep_freed_memory()
 
     @property
     def scale(self) -> int:
@@ -96,7 +100,7 @@ class Upscaler:
             collected = torch.empty((1, 3, SCALE * height, SCALE * width), dtype=torch.float32)
 
             def sink(top: int, left: int, tile: torch.Tensor) -> None:
-                collected[..., top : top + tile.shape[-2], left : left + tile.shape[-1]] = tile.float()
+                collected[..., top : top + tile.shape[-2], left : left + tile.shape[-1]].copy_(tile)
 
         x = image.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
         pad_bottom, pad_right = max(MIN_SIDE - height, 0), max(MIN_SIDE - width, 0)
@@ -153,8 +157,9 @@ class Upscaler:
         pixels = height * width
         whole = self.tile == 0 or (self.tile >= height and self.tile >= width)
         # The whole-frame forward keeps several 84-channel maps alive (benchmarks/memory.py measured ~1.9 kB per
-        # input pixel in fp32, about five maps plus the rest); the exact tiling one.
-        feature_map = self.scratch_bytes_per_pixel() * pixels * (5 if whole else 1)
+        # input pixel in fp32, about five maps plus the rest); the exact tiling its two maps.
+        whole_frame_bytes = 5 * FEATURES * torch.empty((), dtype=self.dtype).element_size()
+        feature_map = (whole_frame_bytes if whole else self.scratch_bytes_per_pixel()) * pixels
         needed = HOST_BYTES_PER_PIXEL * pixels + (feature_map if on_host and not mapped else 0)
         available = _available_memory()
         if available is not None and needed > available:
@@ -203,14 +208,17 @@ class Upscaler:
         luma = torch.tensor(LUMA, device=self.device).view(1, 3, 1, 1)
 
         def store(top: int, left: int, tile: torch.Tensor) -> None:
-            tile = tile.float()
+            # The tile is ours to overwrite. 8-bit RGB is clamped and rounded in the working precision
+            # (exact: every integer up to 255 is representable, so rounding there equals rounding in fp32).
             if grey:
-                tile = (tile * luma).sum(dim=1, keepdim=True)
-            tile = (tile * (full / 255.0)).clamp_(0.0, full)
+                tile = (tile.float() * luma).sum(dim=1, keepdim=True)
+            if full != 255.0:
+                tile = tile.float() * (full / 255.0)
+            tile = tile.clamp_(0.0, full)
             if full != 1.0:
                 tile = tile.round_()
             rows, cols = tile.shape[-2:]
-            view[top : top + rows, left : left + cols] = tile[0].permute(1, 2, 0).to("cpu", view.dtype)
+            view[top : top + rows, left : left + cols].copy_(tile[0].permute(1, 2, 0))
 
         self.upscale_tensor(pixels, store, progress=progress)
         return result

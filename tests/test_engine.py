@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from eern_cli.engine import Region, feature_bytes_per_pixel, run_exact_tiled, tile_regions
+from eern_cli.engine import run_exact_tiled
 from eern_cli.model import EERN
+from eern_cli.regions import tile_regions
 from eern_cli.weights import load_model
 
 
@@ -88,32 +89,6 @@ def test_progress_counts_every_tile_of_every_stage(model) -> None:
     assert [d for d, _ in seen] == list(range(1, regions * 5 + 1))
 
 
-@pytest.mark.parametrize(("height", "width", "tile"), [(40, 40, 16), (37, 1000, 64), (2000, 3000, 256), (15, 15, 16)])
-def test_regions_cover_the_image_once_from_even_origins(height: int, width: int, tile: int) -> None:
-    covered = np.zeros((height, width), dtype=np.int32)
-    for region in tile_regions(height, width, tile):
-        assert region.top % 2 == 0 and region.left % 2 == 0
-        assert (region.bottom - region.top) * (region.right - region.left) <= max(tile * tile, 64 * width)
-        covered[region.top : region.bottom, region.left : region.right] += 1
-    assert (covered == 1).all()
-
-
-def test_narrow_images_are_cut_into_full_width_strips() -> None:
-    regions = tile_regions(1000, 512, 256)
-    assert all(r.left == 0 and r.right == 512 for r in regions)
-    assert regions[0].bottom == 128  # the same area as a 256 x 256 tile
-
-
-def test_region_growth_is_clipped_to_the_image() -> None:
-    assert Region(0, 10, 4, 8).grown(2, 12, 9, extra=1) == Region(0, 12, 2, 9)
-
-
-def test_scratch_bytes_per_pixel() -> None:
-    net = EERN()
-    assert feature_bytes_per_pixel(net, torch.float32) == 84 * 4
-    assert feature_bytes_per_pixel(net, torch.bfloat16) == 84 * 2
-
-
 def test_bf16_tiled_stays_within_50_db_of_fp32(shared_data, model) -> None:
     if next(model.parameters()).device.type == "cpu" and not torch.backends.mkldnn.is_available():
         pytest.skip("no bf16 kernels")
@@ -125,29 +100,3 @@ def test_bf16_tiled_stays_within_50_db_of_fp32(shared_data, model) -> None:
     out = tiled(half, image.to(torch.bfloat16), 48).clamp(0, 255).round()
     mse = float(((out - reference) ** 2).mean())
     assert 10 * np.log10(255**2 / mse) >= 50
-
-
-def test_scratch_on_a_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path) -> None:
-    import resource
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, torch\n"
-        "from eern_cli.engine import allocate_feature_map\n"
-        "from eern_cli.errors import OutputError\n"
-        "try:\n"
-        "    allocate_feature_map((1, 84, 200, 200), torch.float32, torch.device('cpu'), sys.argv[1])\n"
-        "except OutputError as exc:\n"
-        "    print(exc)\n"
-    )
-
-    def limit_file_size() -> None:  # a "disk" that holds 1 MB per file; the maps need 13 MB each
-        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
-
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, preexec_fn=limit_file_size
-    )
-    assert done.returncode == 0, done.stderr
-    assert "no space" in done.stdout and str(tmp_path) in done.stdout
-    assert list(tmp_path.iterdir()) == []

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from eern_cli import speed
-from eern_cli.engine import tile_regions
+from eern_cli.regions import tile_regions
 from eern_cli.report import speed_rows, summary
 from eern_cli.upscaler import Upscaler
 
