@@ -3,8 +3,8 @@
     python benchmarks/memory.py [--size 1024] [--device cpu]
 
 Prints, per setting: the process's peak RSS (VmHWM), the part of it that the upscale added over the
-loaded model, the scratch bytes per input pixel that the exact tiling keeps (two 84-channel maps in the
-working precision) and, on CUDA, torch's peak allocated memory.
+loaded model, the scratch bytes per input pixel that the exact tiling keeps (its 84- and 21-channel maps in
+the working precision) and, on CUDA, torch's peak allocated memory.
 """
 
 from __future__ import annotations

@@ -490,11 +490,17 @@ def _cli_memory_run(work: Path, size: int) -> dict:
     err = proc.stderr.read().decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"the CLI memory run failed: {err[-400:]}")
+    import torch
+
+    from eern_cli.model import EERN
+    from eern_cli.scratch import feature_bytes_per_pixel
+
+    bytes_per_pixel = feature_bytes_per_pixel(EERN(), torch.float32)
     _progress(f"memory run (CLI) {seconds:.0f} s")
     return {"size": size, "seconds": round(seconds, 1), "baseline_mb": float("nan"),
             "peak_rss_mb": peaks["VmRSS"] / 1024, "peak_anon_mb": peaks["RssAnon"] / 1024,
-            "hwm_mb": peaks["VmHWM"] / 1024, "scratch_mb": 336 * size * size / 2**20,
-            "output_mb": (4 * size) ** 2 * 3 / 2**20, "bytes_per_pixel": 336}
+            "hwm_mb": peaks["VmHWM"] / 1024, "scratch_mb": bytes_per_pixel * size * size / 2**20,
+            "output_mb": (4 * size) ** 2 * 3 / 2**20, "bytes_per_pixel": bytes_per_pixel}
 
 
 def _progress(text: str) -> None:

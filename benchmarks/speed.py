@@ -1,12 +1,15 @@
 """Our default and fp32 paths against the challenge-style reference and the obvious tiled path, in one run.
 
-    python benchmarks/speed.py [--size 512] [--rounds 7] [--tile 256]
+    python benchmarks/speed.py [--size 512] [--rounds 7] [--tile 256] [--threads N]
 
 Every variant upscales the same image (a crop of Set14 'baboon' from ../shared/data when present, else
-a seeded random image); rounds are interleaved so that the machine's noise hits all variants alike. Per
-variant: median / min / spread of the wall time, speed-up against the reference, output megapixels per
-second, and PSNR of the uint8 output against the reference's. OpenVINO and ONNX Runtime are measured
-when installed (`pip install openvino onnxruntime onnx onnxscript`); eern never depends on them.
+a seeded random image). Each variant lives in its own worker process, as each tool would run on its own
+(so one variant's allocator or thread-pool state cannot help or hurt another), and the rounds are
+interleaved: the parent asks each worker in turn for one timed run, so the machine's noise hits all
+variants alike and only one runs at a time. Per variant: median / min / spread of the wall time, speed-up
+against the reference, output megapixels per second, and PSNR of the uint8 output against the reference's.
+OpenVINO and ONNX Runtime are measured when installed (`pip install openvino onnxruntime onnx onnxscript`);
+eern never depends on them.
 
 Variants:
 - reference: fp32, NCHW, eager, whole frame: how the NTIRE challenge's script runs the model.
@@ -18,8 +21,10 @@ Variants:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,16 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from eern_cli.devices import cpu_name
-from eern_cli.upscaler import Upscaler
-from eern_cli.weights import load_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def test_image(size: int) -> torch.Tensor:
+def test_image(size: int):
+    import torch
+
     source = SHARED / "Set14" / "HR" / "baboon.png"
     if source.exists():
         from PIL import Image
@@ -49,8 +51,10 @@ def test_image(size: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float()
 
 
-def overlap_tiled(model: torch.nn.Module, x: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+def overlap_tiled(model, x, tile: int, overlap: int):
     """Real-ESRGAN's tiling: each tile run on its own with an overlap, then cropped and pasted."""
+    import torch
+
     _, _, height, width = x.shape
     out = torch.empty((1, 3, 4 * height, 4 * width), dtype=torch.float32)
     for top in range(0, height, tile):
@@ -65,71 +69,90 @@ def overlap_tiled(model: torch.nn.Module, x: torch.Tensor, tile: int, overlap: i
     return out
 
 
-def torch_variants(image: torch.Tensor, tile: int) -> dict[str, Callable[[], torch.Tensor]]:
-    reference, _ = load_model()
-    fast = load_model()[0].to(memory_format=torch.channels_last)
-    default = Upscaler(device="cpu", precision="auto", tile=tile)
-    fp32 = Upscaler(device="cpu", precision="fp32", tile=tile)
+def variant_names(tile: int) -> list[str]:
+    from eern_cli.devices import cpu_has_native_bf16
 
-    def obvious(dtype: torch.dtype) -> Callable[[], torch.Tensor]:
-        def run() -> torch.Tensor:
+    default = "bf16" if cpu_has_native_bf16() else "fp32"
+    names = [
+        "reference: fp32 NCHW eager, whole frame",
+        "obvious: bf16 autocast, 256 tiles + 16 overlap (approx.)",
+        "obvious: fp32, 256 tiles + 16 overlap (approx.)",
+        f"eern default ({default}, exact tiles {tile})",
+        f"eern fp32 (exact tiles {tile})",
+    ]
+    if importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxscript"):
+        if importlib.util.find_spec("openvino"):
+            names += ["OpenVINO f32, whole frame", "OpenVINO bf16, whole frame"]
+        if importlib.util.find_spec("onnxruntime"):
+            names.append("ONNX Runtime fp32, whole frame")
+    return names
+
+
+def build(name: str, image, tile: int) -> tuple[Callable, str]:
+    """The variant's run function (returns the output) and its label, built in the worker."""
+    import torch
+
+    from eern_cli.upscaler import Upscaler
+    from eern_cli.weights import load_model
+
+    if name.startswith("reference"):
+        model, _ = load_model()
+        return lambda: model(image), name
+    if name.startswith("obvious"):
+        fast = load_model()[0].to(memory_format=torch.channels_last)
+        dtype = torch.bfloat16 if "bf16" in name else torch.float32
+
+        def obvious():
             with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
                 return overlap_tiled(fast, image, 256, 16)
 
-        return run
-
-    return {
-        "reference: fp32 NCHW eager, whole frame": lambda: reference(image),
-        "obvious: bf16 autocast, 256 tiles + 16 overlap (approx.)": obvious(torch.bfloat16),
-        "obvious: fp32, 256 tiles + 16 overlap (approx.)": obvious(torch.float32),
-        f"eern default ({default.precision.value}, exact tiles {tile})": lambda: default.upscale_tensor(image),
-        f"eern fp32 (exact tiles {tile})": lambda: fp32.upscale_tensor(image),
-    }
-
-
-def onnx_variants(image: torch.Tensor) -> dict[str, Callable[[], torch.Tensor]]:
-    variants: dict[str, Callable[[], torch.Tensor]] = {}
-    try:
-        import onnx  # noqa: F401
-    except ImportError:
-        return variants
+        return obvious, name
+    if name.startswith("eern"):
+        upscaler = Upscaler(device="cpu", precision="fp32" if "fp32" in name else "auto", tile=tile)
+        return lambda: upscaler.upscale_tensor(image), name
     model, _ = load_model()
     path = Path(tempfile.mkdtemp()) / "eern.onnx"
-    try:
-        torch.onnx.export(model, (image,), str(path), input_names=["x"], output_names=["y"], dynamo=False)
-    except Exception as exc:  # noqa: BLE001 (a benchmark: report and go on)
-        print(f"(ONNX export failed: {exc}; OpenVINO and ONNX Runtime skipped)", file=sys.stderr)
-        return variants
+    torch.onnx.export(model, (image,), str(path), input_names=["x"], output_names=["y"], dynamo=False)
     feed = image.numpy()
-    try:
+    if name.startswith("OpenVINO"):
         import openvino as ov
 
-        core = ov.Core()
-        for hint in ("f32", "bf16"):
-            compiled = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": hint})
-            request = compiled.create_infer_request()
+        hint = "bf16" if "bf16" in name else "f32"
+        request = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": hint}).create_infer_request()
+        label = name.replace("OpenVINO", f"OpenVINO {ov.__version__.split('-')[0]}")
+        return lambda: torch.from_numpy(request.infer({0: feed})[0].copy()), label
+    import onnxruntime as ort
 
-            def run(request=request) -> torch.Tensor:
-                return torch.from_numpy(request.infer({0: feed})[0].copy())
-
-            variants[f"OpenVINO {ov.__version__.split('-')[0]} {hint}, whole frame"] = run
-    except ImportError:
-        pass
-    try:
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        variants[f"ONNX Runtime {ort.__version__} fp32, whole frame"] = lambda: torch.from_numpy(
-            session.run(None, {"x": feed})[0]
-        )
-    except ImportError:
-        pass
-    return variants
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    label = name.replace("ONNX Runtime", f"ONNX Runtime {ort.__version__}")
+    return lambda: torch.from_numpy(session.run(None, {"x": feed})[0]), label
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    qa, qb = a.clamp(0, 255).round().double(), b.clamp(0, 255).round().double()
-    mse = float(((qa - qb) ** 2).mean())
+def worker(name: str, size: int, tile: int, threads: int, out: str) -> None:
+    """Build one variant, save its uint8 output, then time one run per line read from stdin."""
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore")
+    if threads:
+        torch.set_num_threads(threads)
+    image = test_image(size)
+    with torch.inference_mode():
+        run, label = build(name, image, tile)
+        result = run().float().clamp(0, 255).round().to(torch.uint8).numpy()
+        np.save(out, result)
+        print(f"ready {torch.get_num_threads()} {label}", flush=True)
+        for line in sys.stdin:
+            if line.strip() != "run":
+                break
+            start = time.perf_counter()
+            run()
+            print(time.perf_counter() - start, flush=True)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
     return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
@@ -139,34 +162,51 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--tile", type=int, default=256, help="eern's tile size (default 256, as upscale)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    image = test_image(args.size)
-    variants = {**torch_variants(image, args.tile), **onnx_variants(image)}
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    outputs: dict[str, torch.Tensor] = {}
-    with torch.inference_mode():
-        for name, run in variants.items():  # warm-up, and the output for the PSNR column
-            outputs[name] = run().float()
-        for _ in range(args.rounds):
-            for name, run in variants.items():
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
-    reference_name = next(iter(variants))
-    base = statistics.median(times[reference_name])
+    if args.worker:
+        return worker(args.worker, args.size, args.tile, args.threads, args.out)
+    folder = Path(tempfile.mkdtemp())
+    workers: dict[str, subprocess.Popen] = {}
+    labels: dict[str, str] = {}
+    threads = "?"
+    for index, name in enumerate(variant_names(args.tile)):  # started one by one: no set-up overlaps a run
+        command = [sys.executable, __file__, "--worker", name, "--size", str(args.size), "--tile", str(args.tile),
+                   "--threads", str(args.threads), "--out", str(folder / f"{index}.npy")]
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        ready = process.stdout.readline().split(maxsplit=2)
+        if len(ready) < 3 or ready[0] != "ready":
+            print(f"({name}: failed to start, skipped)", file=sys.stderr)
+            process.kill()
+            continue
+        threads, labels[name], workers[name] = ready[1], ready[2].strip(), process
+    times: dict[str, list[float]] = {name: [] for name in workers}
+    for _ in range(args.rounds):
+        for name, process in workers.items():
+            process.stdin.write("run\n")
+            process.stdin.flush()
+            times[name].append(float(process.stdout.readline()))
+    for process in workers.values():
+        process.stdin.close()
+        process.wait()
+    outputs = {name: np.load(folder / f"{index}.npy") for index, name in enumerate(variant_names(args.tile)) if name in workers}
+    reference = next(iter(workers))
+    base = statistics.median(times[reference])
     out_mp = 16 * args.size * args.size / 1e6
-    print(f"# eern speed, input {args.size}x{args.size} -> {4 * args.size}x{4 * args.size}, {args.rounds} interleaved rounds")
-    print(f"# {cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, Python {platform.python_version()}")
+    from eern_cli.devices import cpu_name
+    import torch
+
+    print(f"# eern speed, input {args.size}x{args.size} -> {4 * args.size}x{4 * args.size}, {args.rounds} interleaved rounds, one process per variant")
+    print(f"# {cpu_name()}, {threads} threads, torch {torch.__version__}, Python {platform.python_version()}")
     print("| variant | median ms | min ms | spread | speed-up | output MP/s | PSNR vs reference |")
     print("|---|---|---|---|---|---|---|")
     for name, samples in times.items():
         median = statistics.median(samples)
         spread = (max(samples) - min(samples)) / median
         print(
-            f"| {name} | {median * 1000:.0f} | {min(samples) * 1000:.0f} | {spread:.0%} | "
-            f"{base / median:.2f}x | {out_mp / median:.2f} | {psnr(outputs[name], outputs[reference_name]):.1f} dB |"
+            f"| {labels[name]} | {median * 1000:.0f} | {min(samples) * 1000:.0f} | {spread:.0%} | "
+            f"{base / median:.2f}x | {out_mp / median:.2f} | {psnr(outputs[name], outputs[reference]):.1f} dB |"
         )
 
 

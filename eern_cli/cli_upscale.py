@@ -56,7 +56,7 @@ Tile = Annotated[int | None, _opt("--tile", panel=_MODEL, help=(
 Weights = Annotated[str | None, _opt("--weights", panel=_MODEL, help=(
     "Checkpoint: a .pt/.safetensors path or hf://OWNER/REPO/FILE. Default: the bundled official one."))]
 Scratch = Annotated[str | None, _opt("--scratch", panel=_MODEL, help=(
-    "Where the exact tiling keeps its full-size feature map (168-336 bytes per input pixel): "
+    "Where the exact tiling keeps its full-size feature maps (210-420 bytes per input pixel): "
     "host (CPU memory, with a GPU) or a folder for memory-mapped files, for images larger than memory."))]
 Threads = Annotated[int | None, _opt("--threads", panel=_MODEL, help="CPU threads for the model (default: torch's).")]
 MaxPixels = Annotated[int | None, _opt("--max-pixels", panel=_RUN, help=(

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 ImageT = TypeVar("ImageT", "Image.Image", np.ndarray)
 MIN_RETRY_TILE = 32
-# Host memory a run holds per input pixel besides the feature map: the 16-pixel output (48 B for 8-bit RGB),
+# Host memory a run holds per input pixel besides the feature maps: the 16-pixel output (48 B for 8-bit RGB),
 # input copies and the encoder's copy of the output; benchmarks/soak.py measured 210-260 B.
 HOST_BYTES_PER_PIXEL = 256
 # BT.601 luma, as PIL's convert("L"): how a grayscale image's three output channels become one.
@@ -41,7 +41,7 @@ class Upscaler:
     ``hf://OWNER/REPO/FILE[@REVISION]``. ``device``: auto, cpu, cuda, cuda:N or mps. ``precision``: auto,
     fp32, bf16 or fp16. ``tile``: input pixels per tile side, None for the device's default, 0 for the
     whole frame; every tile size gives the whole-frame result. ``scratch``: where the full-resolution
-    feature map lives: None on the device, "host" in CPU memory, or a folder for a memory-mapped file.
+    feature maps live: None on the device, "host" in CPU memory, or a folder for a memory-mapped file.
     """
 
     def __init__(
@@ -69,7 +69,7 @@ class Upscaler:
         return SCALE
 
     def scratch_bytes_per_pixel(self) -> int:
-        """Memory the exact tiling keeps per input pixel for its feature map (output not included)."""
+        """Memory the exact tiling keeps per input pixel for its feature maps (output not included)."""
         return feature_bytes_per_pixel(self.model, self.dtype)
 
     @torch.inference_mode()
@@ -87,7 +87,7 @@ class Upscaler:
         minimum) are padded by edge replication and the output cropped back. The output is (1, 3, 4H, 4W)
         float on the 0..255 scale, not clamped. With ``sink``, each tile's output goes to
         ``sink(top, left, tile)`` in output pixels (on the compute device) and nothing is returned:
-        this keeps memory at the feature map plus whatever the sink keeps.
+        this keeps memory at the feature maps plus whatever the sink keeps.
         """
         if image.dim() == 3:
             image = image.unsqueeze(0)
@@ -149,7 +149,7 @@ class Upscaler:
     def check_memory(self, height: int, width: int) -> None:
         """Refuse before starting when the run cannot fit in the host's free memory.
 
-        Counted per input pixel: the feature map where it lives in host memory, and ``HOST_BYTES_PER_PIXEL``
+        Counted per input pixel: the feature maps where they live in host memory, and ``HOST_BYTES_PER_PIXEL``
         for everything else a run holds (the output, input copies, the encoder's copy of the output).
         """
         on_host = self.device.type == "cpu" or str(self.scratch) == "host"
@@ -163,7 +163,7 @@ class Upscaler:
         needed = HOST_BYTES_PER_PIXEL * pixels + (feature_map if on_host and not mapped else 0)
         available = _available_memory()
         if available is not None and needed > available:
-            hint = "use a smaller image" if mapped else "use --scratch DIR to keep the feature map in a file"
+            hint = "use a smaller image" if mapped else "use --scratch DIR to keep the feature maps in a file"
             raise InsufficientMemoryError(
                 f"a {width}x{height} image needs about {needed / 2**30:.1f} GiB of memory, and "
                 f"{available / 2**30:.1f} GiB is free",

@@ -38,7 +38,7 @@ def test_info_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monke
     facts = json.loads(out)
     assert facts["model"]["parameters"] == 657_432
     assert round(facts["model"]["flops"]["gmacs"], 2) == 41.21
-    assert facts["model"]["tiling_scratch_bytes_per_input_pixel"] == {"fp32": 336, "bf16": 168, "fp16": 168}
+    assert facts["model"]["tiling_scratch_bytes_per_input_pixel"] == {"fp32": 420, "bf16": 210, "fp16": 210}
     assert facts["weights"]["sha256"] == OFFICIAL.sha256 and facts["weights"]["license"] == "MIT"
     assert facts["weights"]["source"] == "bundled" and facts["weights"]["checkpoint"] == "official"
     assert facts["hub_cache"] == str(tmp_path / "hub")
