@@ -33,13 +33,13 @@ class _Axis:
 class PendingGate:
     """ESA's gate for one block, applied when a region of the block's output is read.
 
-    ``small`` is the block's stride-2 map over the whole image and ``s_map`` its ``conv1`` branch at full
+    ``small`` is the block's stride-2 map over the whole image and ``branch_map`` its ``conv1`` branch at full
     resolution (kept by the engine rather than recomputed: its 1x1 conv costs more than a copy).
     """
 
-    def __init__(self, esa: ESA, small: torch.Tensor, s_map: torch.Tensor, height: int, width: int) -> None:
+    def __init__(self, esa: ESA, small: torch.Tensor, branch_map: torch.Tensor, height: int, width: int) -> None:
         self.esa = esa
-        self.s_map = s_map
+        self.branch_map = branch_map
         # Max-pooling commutes with widening the dtype, and CPU kernels pool fp32 faster than bf16.
         pooled = ESA.pooled(small.float()).to(small.dtype)
         self.map = esa.conv3(pooled).float()[0].contiguous()  # (C, h, w), fp32 for the resize
@@ -59,6 +59,6 @@ class PendingGate:
 
     def apply(self, features: torch.Tensor, region: Region) -> torch.Tensor:
         """``features`` (the block's output over ``region``) times the gate: a new tensor."""
-        s = region.of(self.s_map).to(features.device, non_blocking=True)
+        s = region.of(self.branch_map).to(features.device, non_blocking=True)
         gate = self.resized(region).add_(s).to(features.dtype)
         return self.esa.conv4(gate).sigmoid_().mul_(features)
