@@ -32,11 +32,12 @@ import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
+from helpers_http import QuietHandler
 from helpers_images import FAST, REPO, cli_env, decodes_completely, disk_rgba, eern_cmd, encoded, smooth
 from PIL import Image
 
@@ -370,16 +371,7 @@ class Hub:
 
 
 def _hub_handler(state: Hub):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-        def do_HEAD(self) -> None:
-            self._serve(body=False)
-
-        def do_GET(self) -> None:
-            self._serve(body=True)
-
+    class Handler(QuietHandler):
         def _serve(self, *, body: bool) -> None:
             parts = unquote(self.path).lstrip("/").split("/")
             name = "/".join(parts[4:])

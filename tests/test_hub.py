@@ -11,11 +11,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from helpers_http import QuietHandler
 
 from eern_cli import hub
 from eern_cli.checkpoints import OFFICIAL
@@ -48,17 +49,8 @@ class FakeHub:
         self.server.server_close()
 
 
-def _handler(state: FakeHub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # keep pytest output clean
-            pass
-
-        def do_HEAD(self) -> None:
-            self._serve(body=False)
-
-        def do_GET(self) -> None:
-            self._serve(body=True)
-
+def _handler(state: FakeHub) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         def _serve(self, *, body: bool) -> None:
             rng = self.headers.get("Range")
             state.log.append((self.command, self.path, rng, self.headers.get("Authorization")))
