@@ -170,10 +170,12 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp())
     workers: dict[str, subprocess.Popen] = {}
     labels: dict[str, str] = {}
+    saved: dict[str, Path] = {}
     threads = "?"
     for index, name in enumerate(variant_names(args.tile)):  # started one by one: no set-up overlaps a run
+        saved[name] = folder / f"{index}.npy"
         command = [sys.executable, __file__, "--worker", name, "--size", str(args.size), "--tile", str(args.tile),
-                   "--threads", str(args.threads), "--out", str(folder / f"{index}.npy")]
+                   "--threads", str(args.threads), "--out", str(saved[name])]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         ready = process.stdout.readline().split(maxsplit=2)
         if len(ready) < 3 or ready[0] != "ready":
@@ -190,12 +192,13 @@ def main() -> None:
     for process in workers.values():
         process.stdin.close()
         process.wait()
-    outputs = {name: np.load(folder / f"{index}.npy") for index, name in enumerate(variant_names(args.tile)) if name in workers}
+    outputs = {name: np.load(saved[name]) for name in workers}
     reference = next(iter(workers))
     base = statistics.median(times[reference])
     out_mp = 16 * args.size * args.size / 1e6
-    from eern_cli.devices import cpu_name
     import torch
+
+    from eern_cli.devices import cpu_name
 
     print(f"# eern speed, input {args.size}x{args.size} -> {4 * args.size}x{4 * args.size}, {args.rounds} interleaved rounds, one process per variant")
     print(f"# {cpu_name()}, {threads} threads, torch {torch.__version__}, Python {platform.python_version()}")

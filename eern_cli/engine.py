@@ -34,9 +34,7 @@ from torch import nn
 from .gate import PendingGate
 from .model import EERN
 from .regions import Region, block_read, last_readers, tile_regions
-from .scratch import allocate_feature_map, feature_bytes_per_pixel, map_channels
-
-__all__ = ["Progress", "TileSink", "feature_bytes_per_pixel", "run_exact_tiled"]
+from .scratch import allocate_feature_map, map_channels
 
 # One tile's result: (top, left) in output pixels and a (1, 3, 4h, 4w) float tensor on the compute device.
 TileSink = Callable[[int, int, torch.Tensor], None]
