@@ -33,7 +33,7 @@ DEFAULT_DATA = ["/work/shared/data/Set14/LR_bicubic_x4", "/work/shared/data/Set5
 
 
 def images_in(folders: list[str]) -> list[Path]:
-    from eern_cli.imageio import EXTENSIONS
+    from eern_cli.images.decode import EXTENSIONS
 
     return sorted(p for f in folders for p in Path(f).iterdir() if p.suffix.lower() in EXTENSIONS)
 
@@ -63,9 +63,14 @@ def main() -> None:
 
     import torch
 
-    from eern_cli.cli import main as eern
-    from eern_cli.encode import DEFAULT_PNG_LEVEL, EncodeOptions, Metadata, encode
-    from eern_cli.imageio import Frame, read_image
+    from eern_cli.cli.app import main as eern
+    from eern_cli.images.decode import Frame, read_image
+    from eern_cli.images.encode import (
+        DEFAULT_PNG_LEVEL,
+        EncodeOptions,
+        Metadata,
+        encode,
+    )
     from eern_cli.upscaler import Upscaler
 
     if args.threads:
@@ -138,8 +143,8 @@ def main() -> None:
 def png_table(upscaler, source: str, crop: int, repeat: int) -> None:
     from PIL import Image
 
-    from eern_cli.encode import EncodeOptions, Metadata, encode
-    from eern_cli.imageio import Frame
+    from eern_cli.images.decode import Frame
+    from eern_cli.images.encode import EncodeOptions, Metadata, encode
 
     rgb = np.asarray(Image.open(source).convert("RGB"))[:crop, :crop]
     out = upscaler.upscale_array(np.ascontiguousarray(rgb))

@@ -261,7 +261,7 @@ class _quiet_stderr:
 
 
 def soak_images(trials: int, rng: random.Random) -> list[Row]:
-    from eern_cli.imageio import configure_pillow, read_image
+    from eern_cli.images.decode import configure_pillow, read_image
 
     configure_pillow()
     samples = hh.samples()
@@ -339,7 +339,7 @@ def soak_checkpoints(work: Path, trials: int, rng: random.Random) -> Row:
     import safetensors.torch
     import torch
 
-    from eern_cli.weights import load_weights
+    from eern_cli.weights.loading import load_weights
 
     row = Row("checkpoints: cut and bit-flipped (.pt and .safetensors)")
     official = hh.SHIPPED_WEIGHTS.read_bytes()
@@ -369,7 +369,7 @@ def soak_checkpoints(work: Path, trials: int, rng: random.Random) -> Row:
 
 
 def soak_hub_kills(work: Path, trials: int, rng: random.Random) -> Row:
-    from eern_cli import hub
+    from eern_cli.weights import hub
 
     row = Row("hub: downloader killed -9 mid-body, then re-run")
     orphans = 0
@@ -492,8 +492,8 @@ def _cli_memory_run(work: Path, size: int) -> dict:
         raise RuntimeError(f"the CLI memory run failed: {err[-400:]}")
     import torch
 
-    from eern_cli.model import EERN
-    from eern_cli.scratch import feature_bytes_per_pixel
+    from eern_cli.engine.model import EERN
+    from eern_cli.engine.scratch import feature_bytes_per_pixel
 
     bytes_per_pixel = feature_bytes_per_pixel(EERN(), torch.float32)
     _progress(f"memory run (CLI) {seconds:.0f} s")

@@ -70,7 +70,7 @@ def overlap_tiled(model, x, tile: int, overlap: int):
 
 
 def variant_names(tile: int) -> list[str]:
-    from eern_cli.devices import cpu_has_native_bf16
+    from eern_cli.engine.devices import cpu_has_native_bf16
 
     default = "bf16" if cpu_has_native_bf16() else "fp32"
     names = [
@@ -93,7 +93,7 @@ def build(name: str, image, tile: int) -> tuple[Callable, str]:
     import torch
 
     from eern_cli.upscaler import Upscaler
-    from eern_cli.weights import load_model
+    from eern_cli.weights.loading import load_model
 
     if name.startswith("reference"):
         model, _ = load_model()
@@ -198,7 +198,7 @@ def main() -> None:
     out_mp = 16 * args.size * args.size / 1e6
     import torch
 
-    from eern_cli.devices import cpu_name
+    from eern_cli.engine.devices import cpu_name
 
     print(f"# eern speed, input {args.size}x{args.size} -> {4 * args.size}x{4 * args.size}, {args.rounds} interleaved rounds, one process per variant")
     print(f"# {cpu_name()}, {threads} threads, torch {torch.__version__}, Python {platform.python_version()}")

@@ -29,13 +29,13 @@ __all__ = [
 ]
 
 _LAZY = {
-    "EERN": "model",
+    "EERN": "engine.model",
     "Upscaler": "upscaler",
-    "load_model": "weights",
-    "load_weights": "weights",
+    "load_model": "weights.loading",
+    "load_weights": "weights.loading",
 }
 
-from .errors import (  # noqa: E402  (no torch here)
+from eern_cli.errors import (  # noqa: E402  (no torch here)
     DeviceError,
     DownloadError,
     EernError,
@@ -49,9 +49,9 @@ from .errors import (  # noqa: E402  (no torch here)
 )
 
 if TYPE_CHECKING:
-    from .model import EERN
-    from .upscaler import Upscaler
-    from .weights import load_model, load_weights
+    from eern_cli.engine.model import EERN
+    from eern_cli.upscaler import Upscaler
+    from eern_cli.weights.loading import load_model, load_weights
 
 
 def __getattr__(name: str) -> Any:

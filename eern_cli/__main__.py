@@ -9,7 +9,7 @@ import sys
 
 def run() -> None:
     try:
-        from .cli import main
+        from eern_cli.cli.app import main
     except KeyboardInterrupt:
         print("eern: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -14,13 +14,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .allocator import keep_freed_memory
-from .devices import DTYPES, Choice, resolve_device, resolve_precision, resolve_tile
-from .engine import Progress, run_exact_tiled
-from .errors import InputImageError, InsufficientMemoryError
-from .model import FEATURES, MIN_SIDE, SCALE
-from .scratch import feature_bytes_per_pixel
-from .weights import load_model
+from eern_cli.engine.allocator import keep_freed_memory
+from eern_cli.engine.devices import (
+    DTYPES,
+    Choice,
+    resolve_device,
+    resolve_precision,
+    resolve_tile,
+)
+from eern_cli.engine.model import FEATURES, MIN_SIDE, SCALE
+from eern_cli.engine.scratch import feature_bytes_per_pixel
+from eern_cli.engine.tiled import Progress, run_exact_tiled
+from eern_cli.errors import InputImageError, InsufficientMemoryError
+from eern_cli.weights.loading import load_model
 
 if TYPE_CHECKING:
     from PIL import Image

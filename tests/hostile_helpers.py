@@ -38,10 +38,19 @@ from urllib.parse import unquote
 
 import numpy as np
 from helpers_http import QuietHandler
-from helpers_images import FAST, REPO, cli_env, decodes_completely, disk_rgba, eern_cmd, encoded, smooth
+from helpers_images import (
+    FAST,
+    REPO,
+    cli_env,
+    decodes_completely,
+    disk_rgba,
+    eern_cmd,
+    encoded,
+    smooth,
+)
 from PIL import Image
 
-from eern_cli import atomic, bit16
+from eern_cli.images import atomic, bit16
 
 __all__ = ["FAST", "REPO", "cli_env", "decodes_completely", "eern_cmd", "encoded", "smooth"]
 
@@ -428,7 +437,7 @@ def loopback_hub(repo_id: str, commit: str) -> Iterator[Hub]:
 
 _DOWNLOADER = """
 import sys
-from eern_cli import hub
+from eern_cli.weights import hub
 hub.download(hub.HubRef(sys.argv[1], sys.argv[2]))
 """
 

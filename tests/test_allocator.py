@@ -13,7 +13,7 @@ import pytest
 CHILD = r"""
 import resource, sys, torch
 if sys.argv[1] == "tuned":
-    from eern_cli.allocator import keep_freed_memory
+    from eern_cli.engine.allocator import keep_freed_memory
     assert keep_freed_memory() and keep_freed_memory()
 for round in range(10):
     if round == 5:

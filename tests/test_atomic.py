@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from helpers_images import REPO, cli_env
 
-from eern_cli import atomic
 from eern_cli.errors import OutputError
+from eern_cli.images import atomic
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -130,7 +130,7 @@ def test_sweep_removes_temps_of_dead_runs_only(tmp_path):
 
 _FSIZE_SCRIPT = """
 import sys
-from eern_cli import atomic
+from eern_cli.images import atomic
 from eern_cli.errors import OutputError
 try:
     atomic.atomic_write(sys.argv[1], lambda f: f.write(b"x" * 400_000))

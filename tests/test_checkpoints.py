@@ -1,4 +1,4 @@
-"""The pins in eern_cli.checkpoints describe the file actually shipped, and the lookups find it."""
+"""The pins in eern_cli.weights.checkpoints describe the file actually shipped, and the lookups find it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from eern_cli import checkpoints
-from eern_cli.checkpoints import KNOWN, OFFICIAL, HubLocation, KnownCheckpoint
+from eern_cli.weights import checkpoints
+from eern_cli.weights.checkpoints import KNOWN, OFFICIAL, HubLocation, KnownCheckpoint
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "weights" / OFFICIAL.filename

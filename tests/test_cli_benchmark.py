@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from test_timing import FakeCuda
 
-from eern_cli import speed
-from eern_cli.cli import main
-from eern_cli.cli_benchmark import parse_size
+from eern_cli.bench import timing as speed
+from eern_cli.cli.app import main
+from eern_cli.cli.benchmark import parse_size
 from eern_cli.errors import UsageError
-from test_speed import FakeCuda
 
 DEVICE = os.environ.get("EERN_TEST_DEVICE", "cpu")
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from eern_cli.checkpoints import OFFICIAL
-from eern_cli.cli import main
-from eern_cli.cli_info import collect
+from eern_cli.cli.app import main
+from eern_cli.cli.info import collect
+from eern_cli.weights.checkpoints import OFFICIAL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,6 +57,6 @@ def test_info_with_missing_weights_still_shows_the_machine(capsys: pytest.Captur
 
 
 def test_cli_modules_do_not_import_torch() -> None:
-    code = "import sys, eern_cli.cli_info, eern_cli.cli_benchmark; print('torch' in sys.modules)"
+    code = "import sys, eern_cli.cli.info, eern_cli.cli.benchmark; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -30,8 +30,8 @@ from helpers_images import (
 )
 from PIL import Image, ImageCms
 
-from eern_cli import atomic, bit16, provenance
-from eern_cli.cli import main
+from eern_cli.cli.app import main
+from eern_cli.images import atomic, bit16, provenance
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
@@ -222,7 +222,7 @@ def test_16_bit_in_16_bit_out(tmp_path, capsys, name, channels):
     (bit16.write_png16 if name.endswith("png") else lambda f, a: bit16.write_tiff16(f, [a]))(buf, deep)
     out_path = tmp_path / "out" / name
     _one(tmp_path, capsys, name, buf.getvalue())
-    from eern_cli.imageio import read_image
+    from eern_cli.images.decode import read_image
 
     decoded = read_image(out_path.read_bytes(), name)
     assert decoded.bits == 16 and decoded.size == (96, 80)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eern_cli.devices import cpu_has_native_bf16, resolve_device, resolve_precision, resolve_tile
+from eern_cli.engine.devices import (
+    cpu_has_native_bf16,
+    resolve_device,
+    resolve_precision,
+    resolve_tile,
+)
 from eern_cli.errors import DeviceError, UsageError
 
 

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eern_cli import flops
-from eern_cli.model import EERN
+from eern_cli.bench import flops
+from eern_cli.engine.model import EERN
 
 
 def test_eern_matches_the_challenge_figures() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from eern_cli.gate import PendingGate
-from eern_cli.model import ESA
-from eern_cli.regions import Region
+from eern_cli.engine.gate import PendingGate
+from eern_cli.engine.model import ESA
+from eern_cli.engine.regions import Region
 
 
 def test_resize_over_a_region_samples_the_whole_image_grid() -> None:

@@ -43,12 +43,12 @@ from hostile_helpers import (
 )
 from PIL import Image
 
-from eern_cli import checkpoints, hub
-from eern_cli.checkpoints import OFFICIAL, HubLocation
-from eern_cli.cli import main
+from eern_cli.cli.app import main
 from eern_cli.errors import IntegrityError, WeightsError
-from eern_cli.hub import HubRef
-from eern_cli.weights import load_pinned, load_weights
+from eern_cli.weights import checkpoints, hub
+from eern_cli.weights.checkpoints import OFFICIAL, HubLocation
+from eern_cli.weights.hub import HubRef
+from eern_cli.weights.loading import load_pinned, load_weights
 
 OFFICIAL_BYTES = SHIPPED_WEIGHTS.read_bytes()
 

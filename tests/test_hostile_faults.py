@@ -30,8 +30,8 @@ import pytest
 from hostile_helpers import (
     FAST,
     REPO,
-    cli_env,
     clean_run,
+    cli_env,
     eern_cmd,
     finals,
     make_batch,
@@ -292,8 +292,8 @@ def forced_oom(monkeypatch):
 
 
 def _run_batch(src: Path, out: Path, tile: int):
-    from eern_cli import batch as batch_module
-    from eern_cli.planner import plan
+    from eern_cli.batch import runner as batch_module
+    from eern_cli.batch.planner import plan
     from eern_cli.upscaler import Upscaler
 
     upscaler = Upscaler(device="cpu", precision="fp32", tile=tile)

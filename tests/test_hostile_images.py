@@ -29,8 +29,8 @@ from hostile_helpers import (
     SIZE,
     address_space_limit,
     bit_flips,
-    cli_env,
     clean_run,
+    cli_env,
     decodes_completely,
     eern_cmd,
     encoded,
@@ -53,10 +53,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from eern_cli import provenance
-from eern_cli.cli import main
+from eern_cli.cli.app import main
 from eern_cli.errors import InputImageError, InsufficientMemoryError
-from eern_cli.imageio import DEFAULT_MAX_PIXELS, configure_pillow, read_file, read_image
+from eern_cli.images import provenance
+from eern_cli.images.decode import (
+    DEFAULT_MAX_PIXELS,
+    configure_pillow,
+    read_file,
+    read_image,
+)
 
 SAMPLES = samples()
 MULTI_FRAME = {"apng", "webp-anim", "tiff-pages", "gif-anim"}

@@ -18,11 +18,16 @@ from urllib.parse import unquote
 import pytest
 from helpers_http import QuietHandler
 
-from eern_cli import hub
-from eern_cli.checkpoints import OFFICIAL
-from eern_cli.errors import DownloadError, IntegrityError, UsageError, WeightsNotFoundError
-from eern_cli.hub import HubRef, parse_ref
-from eern_cli.weights import load_weights
+from eern_cli.errors import (
+    DownloadError,
+    IntegrityError,
+    UsageError,
+    WeightsNotFoundError,
+)
+from eern_cli.weights import hub
+from eern_cli.weights.checkpoints import OFFICIAL
+from eern_cli.weights.hub import HubRef, parse_ref
+from eern_cli.weights.loading import load_weights
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 REPO = "eern/eern-x4"

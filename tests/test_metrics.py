@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from eern_cli import metrics
+from eern_cli.bench import metrics
 
 
 def test_quantize_clamps_then_rounds_half_to_even() -> None:

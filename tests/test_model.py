@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from eern_cli.flops import count
-from eern_cli.metrics import modcrop, psnr
-from eern_cli.model import EERN, MIN_SIDE, count_parameters
+from eern_cli.bench.flops import count
+from eern_cli.bench.metrics import modcrop, psnr
+from eern_cli.engine.model import EERN, MIN_SIDE, count_parameters
 from eern_cli.upscaler import Upscaler
-from eern_cli.weights import load_model
+from eern_cli.weights.loading import load_model
 
 # Published figures: Y channel (BT.601), 4 px border, uint8 output, HR modcropped.
 REFERENCE_Y_PSNR = {"Set5": 32.01, "Set14": 28.57}

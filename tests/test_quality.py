@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from eern_cli import quality
+from eern_cli.bench import quality
 from eern_cli.errors import InputImageError, InputNotFoundError, UsageError
 from eern_cli.upscaler import Upscaler
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from eern_cli.regions import Region, block_read, last_readers, tile_regions
+from eern_cli.engine.regions import Region, block_read, last_readers, tile_regions
 
 
 @pytest.mark.parametrize(("height", "width", "tile"), [(40, 40, 16), (37, 1000, 64), (2000, 3000, 256), (15, 15, 16)])

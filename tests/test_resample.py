@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from helpers_images import disk_rgba, smooth
 
-from eern_cli import resample
-from eern_cli.alpha import fill_transparent, upscale_frame
+from eern_cli.batch import resample
+from eern_cli.batch.frames import fill_transparent, upscale_frame
 from eern_cli.errors import UsageError
-from eern_cli.imageio import Frame
+from eern_cli.images.decode import Frame
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from eern_cli.model import EERN
-from eern_cli.scratch import allocate_feature_map, feature_bytes_per_pixel
+from eern_cli.engine.model import EERN
+from eern_cli.engine.scratch import allocate_feature_map, feature_bytes_per_pixel
 
 
 def test_scratch_bytes_per_pixel() -> None:
@@ -31,7 +31,7 @@ def test_scratch_on_a_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path) ->
 
     code = (
         "import sys, torch\n"
-        "from eern_cli.scratch import allocate_feature_map\n"
+        "from eern_cli.engine.scratch import allocate_feature_map\n"
         "from eern_cli.errors import OutputError\n"
         "try:\n"
         "    allocate_feature_map((1, 84, 200, 200), torch.float32, torch.device('cpu'), sys.argv[1])\n"

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from eern_cli import sysinfo
-from eern_cli.devices import resolve_device, resolve_precision, resolve_tile
+from eern_cli.bench import sysinfo
+from eern_cli.engine.devices import resolve_device, resolve_precision, resolve_tile
 
 
 def test_cpu_is_always_listed_first() -> None:

@@ -13,10 +13,16 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from eern_cli.checkpoints import OFFICIAL
+from eern_cli.engine.model import EERN, count_parameters
 from eern_cli.errors import IntegrityError, WeightsError, WeightsNotFoundError
-from eern_cli.model import EERN, count_parameters
-from eern_cli.weights import LoadedWeights, bundled_checkpoint_path, load_model, load_pinned, load_weights
+from eern_cli.weights.checkpoints import OFFICIAL
+from eern_cli.weights.loading import (
+    LoadedWeights,
+    bundled_checkpoint_path,
+    load_model,
+    load_pinned,
+    load_weights,
+)
 
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / OFFICIAL.filename
 

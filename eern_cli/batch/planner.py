@@ -1,0 +1,213 @@
+"""From command-line inputs to jobs: which images, and where each output goes.
+
+Inputs are files, folders (``recursive`` for subfolders), glob patterns the shell did not expand, or ``-`` for
+standard input. A folder or pattern takes only files with an image extension (others are reported as
+``ignored``); a file named explicitly is always tried, and refused with a clear error if it is not an image.
+Outputs: next to each input with a suffix (``photo_x4.png``); into ``-o DIR`` mirroring the input tree with the
+same stems; to ``-o FILE`` for a single input; or ``-o -`` (standard output). An output that would be an input,
+or the output of another input, is refused for that file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eern_cli.errors import EernError, InputNotFoundError, OutputError, UsageError
+from eern_cli.images import atomic
+from eern_cli.images.decode import EXTENSIONS
+from eern_cli.images.encode import EXTENSION, FORMATS, FROM_EXTENSION
+
+Event = Callable[[dict], None]
+_MAGIC = set("*?[")
+
+
+@dataclass
+class Job:
+    index: int
+    source: str  # as shown to the user; "-" for standard input
+    input: Path | None  # None: standard input
+    output: Path | None  # None: standard output
+    format: str  # png, jpg, ... or "same" (standard input: decided by what is read)
+    error: EernError | None = None  # a problem found while planning: the job fails without running
+    extra: dict = field(default_factory=dict)
+
+
+def default_suffix(scale: float) -> str:
+    return f"_x{scale:g}"
+
+
+def plan(inputs: list[str], *, output: str | None = None, recursive: bool = False, suffix: str | None = None,
+         fmt: str = "same", scale: float = 4.0, on_event: Event | None = None) -> list[Job]:
+    """The jobs for ``inputs``; raises ``UsageError`` for combinations that cannot work."""
+    on_event = on_event or (lambda e: None)
+    output = None if output is None else os.fspath(output)
+    if not inputs:
+        raise UsageError("no input given", hint="name image files, folders or patterns, or - for standard input")
+    if fmt != "same" and fmt not in FORMATS:
+        raise UsageError(f"unknown output format '{fmt}'", hint=f"use one of {', '.join(FORMATS)} or same")
+    if "-" in inputs and len(inputs) > 1:
+        raise UsageError("'-' (standard input) cannot be mixed with other inputs")
+    out_dir = _output_dir(inputs, output)
+    sources: list[tuple[str, Path | None, Path | None]] = []  # (shown, path, relative path for -o DIR)
+    for arg in inputs:
+        sources.extend(_expand(arg, recursive, out_dir, suffix, scale, on_event))
+    single = len(sources) == 1 and not (len(inputs) == 1 and Path(inputs[0]).is_dir())
+    if output not in (None, "-") and out_dir is None and not single:
+        raise UsageError(f"-o {output} names one file but there are {len(sources)} inputs",
+                         hint="give a folder (it is created) to write several outputs")
+    if output == "-" and not single:
+        raise UsageError("-o - (standard output) takes exactly one input")
+    if suffix is None:
+        suffix = "" if out_dir is not None else default_suffix(scale)
+    jobs: list[Job] = []
+    for index, (shown, path, rel) in enumerate(sources, start=1):
+        job = Job(index, shown, path, None, fmt)
+        try:
+            if path is not None and not path.exists():
+                raise InputNotFoundError(f"input not found: '{shown}'", path=shown,
+                                         hint="check the name, or quote a pattern so eern expands it")
+            job.output, job.format = _output_for(path, rel, output, out_dir, suffix, fmt)
+        except UsageError:
+            raise
+        except EernError as exc:
+            job.error = exc
+        jobs.append(job)
+    _refuse_clashes(jobs)
+    return jobs
+
+
+def _output_dir(inputs: list[str], output: str | None) -> Path | None:
+    if output is None or output == "-":
+        return None
+    path = Path(output)
+    if path.is_dir() or output.endswith(("/", os.sep)) or (not path.suffix and not path.exists()):
+        return path
+    if path.exists() and not path.is_file():
+        raise UsageError(f"-o {output} exists and is not a file or folder")
+    return None
+
+
+def _is_pattern(arg: str) -> bool:
+    return bool(_MAGIC & set(arg)) and not Path(arg).exists()
+
+
+def _expand(arg: str, recursive: bool, out_dir: Path | None, suffix: str | None, scale: float, on_event: Event):
+    if arg == "-":
+        return [("-", None, None)]
+    path = Path(arg)
+    if path.is_dir():
+        return _scan(path, sorted(_walk(path, recursive, out_dir)), path, out_dir, suffix, scale, on_event)
+    if _is_pattern(arg):
+        base = _pattern_base(arg)
+        matches = sorted(Path(m) for m in glob.glob(arg, recursive=True))
+        if not matches:
+            raise UsageError(f"no file matches the pattern '{arg}'")
+        files = []
+        for m in matches:
+            files.extend(sorted(_walk(m, recursive, out_dir)) if m.is_dir() else [m])
+        return _scan(base, files, base, out_dir, suffix, scale, on_event)
+    return [(arg, path, Path(path.name))]
+
+
+def _walk(folder: Path, recursive: bool, out_dir: Path | None):
+    skip = out_dir.resolve() if out_dir is not None and out_dir.exists() else None
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs
+                         if not d.startswith(".") and (skip is None or Path(root, d).resolve() != skip))
+        for name in files:
+            yield Path(root, name)
+        if not recursive:
+            break
+
+
+def _scan(base: Path, files, root: Path, out_dir, suffix, scale, on_event: Event):
+    found = []
+    own_suffix = suffix if suffix is not None else default_suffix(scale)
+    stems: dict[Path, set[str]] = {}
+    for p in files:
+        stems.setdefault(p.parent, set()).add(p.stem)
+    for path in files:
+        name = path.name
+        if name.startswith(".") or atomic.is_temp(name):
+            continue  # hidden files, macOS '._x.png' resource forks, eern's temporaries
+        if path.suffix.lower() not in EXTENSIONS:
+            on_event({"event": "ignored", "input": str(path), "reason": "not an image extension"})
+            continue
+        if out_dir is None and own_suffix and path.stem.endswith(own_suffix) and \
+                path.stem[: -len(own_suffix)] in stems[path.parent]:
+            continue  # our own output from an earlier run, next to its source
+        found.append((str(path), path, path.relative_to(base) if _under(path, base) else Path(path.name)))
+    return found
+
+
+def _under(path: Path, base: Path) -> bool:
+    try:
+        path.relative_to(base)
+        return True
+    except ValueError:
+        return False
+
+
+def _pattern_base(pattern: str) -> Path:
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts:
+        if _MAGIC & set(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def _output_for(path, rel, output, out_dir, suffix, fmt) -> tuple[Path | None, str]:
+    if output == "-":
+        return None, fmt
+    if output is not None and out_dir is None:  # -o FILE
+        target = Path(output)
+        from_name = FROM_EXTENSION.get(target.suffix.lower())
+        if fmt == "same":
+            if from_name is None:
+                raise UsageError(f"cannot tell the output format from '{output}'",
+                                 hint=f"use an extension such as .png or .jpg, or --format ({', '.join(FORMATS)})")
+            fmt = from_name
+        elif from_name is not None and from_name != fmt:
+            raise UsageError(f"-o {output} is {from_name.upper()} but --format is {fmt}", hint="make them agree")
+        return target, fmt
+    if path is None:  # standard input to a folder
+        return (out_dir or Path(".")) / f"stdin{suffix}{EXTENSION.get(fmt, '.png')}", fmt if fmt != "same" else "png"
+    ext = path.suffix
+    if fmt == "same":
+        fmt = FROM_EXTENSION.get(ext.lower(), "png")
+        if ext.lower() not in FROM_EXTENSION:
+            ext = EXTENSION[fmt]
+    else:
+        ext = ext if FROM_EXTENSION.get(ext.lower()) == fmt else EXTENSION[fmt]
+    folder = path.parent if out_dir is None else out_dir / rel.parent
+    return folder / f"{rel.stem}{suffix}{ext}", fmt
+
+
+def _refuse_clashes(jobs: list[Job]) -> None:
+    inputs = {}
+    for job in jobs:
+        if job.input is not None and job.input.exists():
+            inputs[_key(job.input)] = job
+    seen: dict[str, Job] = {}
+    for job in jobs:
+        if job.error or job.output is None:
+            continue
+        key = _key(job.output)
+        if key in inputs:
+            job.error = OutputError(f"the output of '{job.source}' would overwrite the input '{inputs[key].source}'",
+                                    path=job.output, hint="choose another -o, --suffix or --format")
+        elif key in seen:
+            job.error = OutputError(f"'{job.source}' and '{seen[key].source}' would both be written to '{job.output}'",
+                                    path=job.output, hint="use --format same, or separate output folders")
+        else:
+            seen[key] = job
+
+
+def _key(path: Path) -> str:
+    return os.path.normcase(os.path.realpath(path))

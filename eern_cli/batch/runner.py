@@ -1,0 +1,293 @@
+"""Run planned jobs: decode and encode in worker threads around the model, one bad file never stops the rest.
+
+The main thread runs the model, one image at a time (torch uses its own threads inside). Decoding (read, hash,
+resume check, decode) runs ahead in a small pool; encoding (and the atomic write) runs behind in another, so
+for a batch the model rarely waits for I/O. All events are emitted from the main thread, as plain dicts:
+``on_event({"event": "file_done", ...})`` (the CLI renders them as a progress bar, text lines or JSON lines).
+
+Resume: an output that exists is skipped when its provenance says it was made from the same input bytes with
+the same settings; made by eern from something else, it is redone; not made by eern (or BMP, which cannot
+carry provenance), it is left alone unless ``overwrite``. Ctrl-C stops cleanly: writes in progress are
+abandoned and their temporary files removed, finished outputs stay, and the summary says how far it got.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from eern_cli import __version__
+from eern_cli.batch.frames import upscale_frame
+from eern_cli.batch.planner import Event, Job
+from eern_cli.batch.resample import target_size
+from eern_cli.batch.resume import verdict
+from eern_cli.errors import EernError
+from eern_cli.images import atomic, provenance
+from eern_cli.images.decode import (
+    DEFAULT_MAX_PIXELS,
+    Decoded,
+    configure_pillow,
+    read_file,
+    read_image,
+)
+from eern_cli.images.encode import (
+    FROM_PIL,
+    EncodeOptions,
+    Metadata,
+    check_output,
+    encode,
+)
+
+# Upscaled results waiting for their encoder, beyond the first: bounds memory when outputs are huge.
+MAX_PENDING_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    scale: float = 4.0
+    alpha: str = "model"
+    overwrite: bool = False
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    dry_run: bool = False
+    workers: int = 2  # decode threads and encode threads (each)
+    debug: bool = False  # re-raise unexpected errors (a bug of ours) instead of failing the file
+    encode: EncodeOptions = field(default_factory=EncodeOptions)
+
+
+@dataclass
+class Summary:
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    seconds: float = 0.0
+    model_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    encode_seconds: float = 0.0
+    failures: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+@dataclass
+class _Skip:
+    reason: str
+
+
+@dataclass
+class _Pending:
+    """An output being encoded and written by a worker."""
+
+    job: Job
+    future: Future
+    event: dict
+    started: float
+    nbytes: int
+
+
+def run(jobs: list[Job], upscaler, options: RunOptions, on_event: Event | None = None, *,
+        stdin=None, stdout=None) -> Summary:
+    """Process ``jobs`` with ``upscaler`` (an ``Upscaler``); never raises for a single file's problem."""
+    configure_pillow()
+    emit = on_event or (lambda e: None)
+    stdin = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
+    stdout = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
+    state = _Batch(jobs, upscaler, options, emit, stdin, stdout)
+    return state.run()
+
+
+class _Batch:
+    def __init__(self, jobs, upscaler, options: RunOptions, emit: Event, stdin, stdout) -> None:
+        self.jobs, self.up, self.opts, self.emit = jobs, upscaler, options, emit
+        self.stdin, self.stdout = stdin, stdout
+        self.summary = Summary(total=len(jobs))
+        self.cancel = threading.Event()
+        self.lock = threading.Lock()
+        self.encodes: deque[_Pending] = deque()
+
+    # ------------------------------------------------------------------------------------------ settings
+    def settings(self, fmt: str) -> dict:
+        encode = EncodeOptions(**{**asdict(self.opts.encode), "format": fmt})
+        return {"weights": self.up.weights.sha256, "scale": self.opts.scale, "precision": self.up.precision.value,
+                "alpha": self.opts.alpha, **encode.output_settings()}
+
+    # ------------------------------------------------------------------------------------------ workers
+    def decode(self, job: Job):
+        start = time.perf_counter()
+        try:
+            data = self.stdin.read() if job.input is None else read_file(job.input, job.source)
+            sha = hashlib.sha256(data).hexdigest()
+            fmt = job.format
+            if self.opts.dry_run or job.output is not None:
+                reason = verdict(job, sha, provenance.settings_digest(self.settings(fmt)), self.opts.overwrite)
+                if reason:
+                    return _Skip(reason)
+                if self.opts.dry_run:
+                    return "replace" if job.output is not None and job.output.exists() else "write"
+            decoded = read_image(data, job.source, max_pixels=self.opts.max_pixels)
+            return decoded, sha
+        finally:
+            with self.lock:
+                self.summary.decode_seconds += time.perf_counter() - start
+
+    def write(self, job: Job, frames, meta: Metadata, enc: EncodeOptions) -> list[str]:
+        start = time.perf_counter()
+        try:
+            if job.output is None:
+                buffer = io.BytesIO()
+                notes = encode(buffer, frames, meta, enc)
+                self.stdout.write(buffer.getvalue())
+                self.stdout.flush()
+                return notes
+            try:
+                job.output.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise atomic.output_error(exc, job.output) from exc
+            with atomic.atomic_open(job.output, cancel=self.cancel) as f:
+                return encode(f, frames, meta, enc)
+        finally:
+            with self.lock:
+                self.summary.encode_seconds += time.perf_counter() - start
+
+    # ------------------------------------------------------------------------------------------ main loop
+    def run(self) -> Summary:
+        started = time.perf_counter()
+        self.emit({"event": "start", "total": len(self.jobs), "version": __version__, "device": str(self.up.device),
+                   "precision": self.up.precision.value, "tile": self.up.tile, "scale": self.opts.scale,
+                   "weights_sha256": self.up.weights.sha256, "dry_run": self.opts.dry_run})
+        if not self.opts.dry_run:  # temporaries left by a crashed or killed run
+            for folder in {job.output.parent for job in self.jobs if job.output is not None and not job.error}:
+                atomic.sweep_stale_temps(folder)
+        workers = max(1, self.opts.workers)
+        decoder = ThreadPoolExecutor(workers, thread_name_prefix="eern-decode")
+        encoder = ThreadPoolExecutor(workers, thread_name_prefix="eern-encode")
+        ahead: deque[tuple[Job, Future]] = deque()
+        queue = deque(j for j in self.jobs)
+        try:
+            while queue or ahead:
+                while queue and len(ahead) < workers + 1:
+                    job = queue.popleft()
+                    ahead.append((job, None if job.error else decoder.submit(self.decode, job)))
+                job, future = ahead.popleft()
+                self.process(job, future, encoder, workers)
+                self.drain(block=False)
+            self.drain(block=True)
+        except KeyboardInterrupt:
+            self.interrupt(ahead)
+        finally:
+            decoder.shutdown(wait=False, cancel_futures=True)
+            encoder.shutdown(wait=True, cancel_futures=True)
+            self.summary.seconds = time.perf_counter() - started
+        self.emit({"event": "summary", **self.summary.to_dict()})
+        return self.summary
+
+    def process(self, job: Job, future: Future | None, encoder: ThreadPoolExecutor, workers: int) -> None:
+        base = {"index": job.index, "input": job.source, "output": _shown(job.output)}
+        try:
+            if job.error:
+                raise job.error
+            result = future.result()
+            if isinstance(result, _Skip):
+                self.summary.skipped += 1
+                self.emit({"event": "file_skipped", **base, "reason": result.reason})
+                return
+            if self.opts.dry_run:
+                self.summary.done += 1
+                self.emit({"event": "plan", **base, "action": result})
+                return
+            decoded, sha = result
+            fmt = job.format if job.format != "same" else FROM_PIL.get(decoded.format, "png")
+            out_size = target_size(*decoded.size, self.opts.scale)
+            check_output(fmt, out_size, len(decoded.frames), job.source)
+            self.emit({"event": "file_start", **base, "total": self.summary.total, "width": decoded.size[0],
+                       "height": decoded.size[1], "frames": len(decoded.frames), "notes": decoded.notes})
+            start = time.perf_counter()
+            frames = [self.upscale(job, frame) for frame in decoded.frames]
+            model_seconds = time.perf_counter() - start
+            self.summary.model_seconds += model_seconds
+            meta = self.metadata(decoded, sha, fmt)
+            enc = EncodeOptions(**{**asdict(self.opts.encode), "format": fmt})
+            nbytes = sum(f.color.nbytes + (0 if f.alpha is None else f.alpha.nbytes) for f in frames)
+            while len(self.encodes) >= workers or (
+                    self.encodes and sum(p.nbytes for p in self.encodes) + nbytes > MAX_PENDING_BYTES):
+                self.drain(block=True, one=True)  # back-pressure: bounded memory for results waiting to be written
+            event = {**base, "width": out_size[0], "height": out_size[1], "notes": decoded.notes,
+                     "model_seconds": round(model_seconds, 3)}
+            future = encoder.submit(self.write, job, frames, meta, enc)
+            self.encodes.append(_Pending(job, future, event, start, nbytes))
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            self.fail(job, exc)
+
+    def upscale(self, job: Job, frame):
+        def tick(run: int, runs: int, done: int, total: int) -> None:
+            self.emit({"event": "tile", "index": job.index, "run": run + 1, "runs": runs, "done": done,
+                       "tiles": total})
+            self.drain(block=False)
+
+        return upscale_frame(self.up, frame, scale=self.opts.scale, alpha_mode=self.opts.alpha, progress=tick)
+
+    def metadata(self, decoded: Decoded, sha: str, fmt: str) -> Metadata:
+        scale = self.opts.scale
+        record = provenance.make(weights_sha256=self.up.weights.sha256, scale=scale, tile=self.up.tile,
+                                 precision=self.up.precision.value, device=str(self.up.device), alpha=self.opts.alpha,
+                                 input_sha256=sha, settings=self.settings(fmt))
+        dpi = None if decoded.dpi is None else (decoded.dpi[0] * scale, decoded.dpi[1] * scale)
+        return Metadata(icc=decoded.icc, dpi=dpi, exif=decoded.exif, loop=decoded.loop, provenance=record)
+
+    def drain(self, *, block: bool, one: bool = False) -> None:
+        while self.encodes and (block or self.encodes[0].future.done()):
+            pending = self.encodes.popleft()
+            try:
+                notes = pending.future.result()
+                self.summary.done += 1
+                event = pending.event
+                self.emit({"event": "file_done", **event, "seconds": round(time.perf_counter() - pending.started, 3),
+                           "notes": list(dict.fromkeys(event["notes"] + notes))})
+            except atomic.Cancelled:
+                pass
+            except Exception as exc:
+                self.fail(pending.job, exc)
+            if one:
+                return
+
+    def fail(self, job: Job, exc: BaseException) -> None:
+        if isinstance(exc, EernError):
+            message, hint = exc.message, exc.hint
+        elif isinstance(exc, MemoryError):
+            message, hint = f"out of memory upscaling '{job.source}'", "use a smaller --tile or --scale"
+        else:
+            message, hint = f"{type(exc).__name__}: {exc}", "re-run with --debug and report it if it persists"
+        self.summary.failed += 1
+        self.summary.failures.append({"input": job.source, "error": message, "hint": hint})
+        self.emit({"event": "file_failed", "index": job.index, "input": job.source, "output": _shown(job.output),
+                   "error": message, "hint": hint})
+        if self.opts.debug and not isinstance(exc, EernError):
+            raise exc
+
+    def interrupt(self, ahead) -> None:
+        """Ctrl-C: abandon pending work, let finished writes count, remove the temporary files of the rest."""
+        self.cancel.set()
+        self.summary.interrupted = True
+        for _, future in ahead:
+            if future is not None:
+                future.cancel()
+        while self.encodes:
+            try:
+                self.drain(block=True, one=True)
+            except KeyboardInterrupt:
+                continue
+
+
+def _shown(path: Path | None) -> str:
+    return "-" if path is None else str(path)

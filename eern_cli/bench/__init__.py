@@ -1,0 +1,1 @@
+"""Measurement: challenge-style timing, quality on test sets, metrics, model cost, machine facts and reports."""

@@ -1,0 +1,283 @@
+"""Planning (planner) and running (batch) a batch: isolation, resume via provenance, events, interruption."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers_images import decodes_completely, encoded, save, smooth
+from PIL import Image
+
+from eern_cli.batch import runner as batch
+from eern_cli.batch.planner import plan
+from eern_cli.batch.resume import verdict
+from eern_cli.errors import InputNotFoundError, OutputError, UsageError
+from eern_cli.images import atomic, provenance
+from eern_cli.images.encode import EncodeOptions
+
+
+@pytest.fixture(scope="module")
+def upscaler():
+    from eern_cli.upscaler import Upscaler
+
+    return Upscaler(device="cpu", precision="fp32")
+
+
+def run(upscaler, inputs, *, events=None, **kw):
+    plan_kw = {k: kw.pop(k) for k in ("output", "recursive", "suffix", "fmt") if k in kw}
+    encode_kw = {k: kw.pop(k) for k in ("quality", "subsampling", "lossless") if k in kw}
+    jobs = plan([str(i) for i in inputs], scale=kw.get("scale", 4.0), on_event=events, **plan_kw)
+    options = batch.RunOptions(encode=EncodeOptions(**encode_kw), **kw)
+    return batch.run(jobs, upscaler, options, events)
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+# ----------------------------------------------------------------------------------------------- planning
+
+
+def test_plan_default_names_next_to_input(tmp_path):
+    a = save(tmp_path / "a.png", smooth())
+    (job,) = plan([str(a)])
+    assert job.output == tmp_path / "a_x4.png" and job.format == "png"
+    (job,) = plan([str(a)], scale=2)
+    assert job.output == tmp_path / "a_x2.png"
+    (job,) = plan([str(a)], fmt="jpg")
+    assert job.output == tmp_path / "a_x4.jpg"
+
+
+def test_plan_folder_mirrors_tree_keeps_stems_and_notes_non_images(tmp_path):
+    src = tmp_path / "in"
+    save(src / "a.png", smooth())
+    save(src / "sub" / "b.JPG", smooth(), "JPEG")
+    (src / "readme.txt").write_text("hi")
+    (src / "._a.png").write_bytes(b"resource fork")
+    (src / ".a.png.eern-1-0123abcd.tmp").write_bytes(b"temp")
+    events = []
+    flat = plan([str(src)], output=str(tmp_path / "out"), on_event=events.append)
+    assert [j.output for j in flat] == [tmp_path / "out" / "a.png"]
+    assert [e["input"] for e in events if e["event"] == "ignored"] == [str(src / "readme.txt")]
+    deep = plan([str(src)], output=str(tmp_path / "out"), recursive=True)
+    assert [j.output for j in deep] == [tmp_path / "out" / "a.png", tmp_path / "out" / "sub" / "b.JPG"]
+
+
+def test_plan_skips_own_outputs_next_to_inputs(tmp_path):
+    save(tmp_path / "a.png", smooth())
+    save(tmp_path / "a_x4.png", smooth(96, 80))
+    save(tmp_path / "b_x4.png", smooth())  # no b.* beside it: a real input
+    jobs = plan([str(tmp_path)])
+    assert [j.input.name for j in jobs] == ["a.png", "b_x4.png"]
+
+
+def test_plan_glob_pattern(tmp_path):
+    for name in ("x1.png", "x2.png", "y.png"):
+        save(tmp_path / "d" / name, smooth())
+    jobs = plan([str(tmp_path / "d" / "x*.png")], output=str(tmp_path / "o"))
+    assert [j.output.name for j in jobs] == ["x1.png", "x2.png"]
+    with pytest.raises(UsageError, match="no file matches"):
+        plan([str(tmp_path / "d" / "z*.png")])
+
+
+def test_plan_refusals(tmp_path):
+    a = save(tmp_path / "a.png", smooth())
+    b = save(tmp_path / "b.png", smooth())
+    (missing,) = plan([str(tmp_path / "nope.png")])
+    assert isinstance(missing.error, InputNotFoundError) and "nope.png" in str(missing.error)
+    with pytest.raises(UsageError, match="names one file"):
+        plan([str(a), str(b)], output=str(tmp_path / "one.png"))
+    with pytest.raises(UsageError, match="cannot tell the output format"):
+        plan([str(a)], output=str(tmp_path / "out.xyz"))
+    with pytest.raises(UsageError, match="agree"):
+        plan([str(a)], output=str(tmp_path / "out.jpg"), fmt="png")
+    (same,) = plan([str(a)], output=str(a))
+    assert isinstance(same.error, OutputError) and "overwrite the input" in str(same.error)
+    (same,) = plan([str(a)], suffix="")
+    assert isinstance(same.error, OutputError)
+    save(tmp_path / "a.jpg", smooth(), "JPEG")
+    jobs = plan([str(tmp_path / "a.png"), str(tmp_path / "a.jpg")], fmt="webp")
+    assert jobs[0].error is None and "both be written" in str(jobs[1].error)
+
+
+def test_output_that_resolves_to_the_input_is_refused(tmp_path):
+    a = save(tmp_path / "a.png", smooth())
+    os.symlink(a, tmp_path / "a_x4.png")
+    (job,) = plan([str(a)])
+    assert isinstance(job.error, OutputError) and "overwrite the input" in str(job.error)
+    os.unlink(tmp_path / "a_x4.png")
+    os.link(a, tmp_path / "a_x4.png")  # a hard link: only the write-time check can tell
+    (job,) = plan([str(a)])
+    with pytest.raises(OutputError, match="input itself"):
+        verdict(job, "x", "y", overwrite=True)
+
+
+# ----------------------------------------------------------------------------------------------- running
+
+
+def test_one_bad_file_never_stops_the_batch(tmp_path, upscaler):
+    src = tmp_path / "in"
+    for i in range(3):
+        save(src / f"good{i}.png", smooth(seed=i))
+    data = encoded(smooth(64, 64), "JPEG")
+    (src / "cut.jpg").write_bytes(data[: len(data) // 2])
+    (src / "text.png").write_text("not an image")
+    (src / "zero.png").write_bytes(b"")
+    events = []
+    summary = run(upscaler, [src], output=tmp_path / "out", events=events.append)
+    assert (summary.done, summary.failed, summary.skipped) == (3, 3, 0)
+    assert tree(tmp_path / "out") == ["good0.png", "good1.png", "good2.png"]
+    reasons = {Path(f["input"]).name: f["error"] for f in summary.failures}
+    assert "truncated" in reasons["cut.jpg"] and "not an image" in reasons["text.png"]
+    assert "empty" in reasons["zero.png"]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "summary" and kinds.count("file_failed") == 3
+    assert all(decodes_completely(p) for p in (tmp_path / "out").iterdir())
+
+
+def test_output_is_the_model_result_with_provenance(tmp_path, upscaler):
+    rgb = smooth()
+    a = save(tmp_path / "a.png", rgb)
+    run(upscaler, [a])
+    out = Image.open(tmp_path / "a_x4.png")
+    assert np.array_equal(np.asarray(out), upscaler.upscale_array(rgb))
+    record = provenance.from_image(out)
+    assert record.input_sha256 == provenance.file_sha256(a)
+    assert record.weights_sha256 == upscaler.weights.sha256 and record.precision == "fp32" and record.scale == 4
+
+
+def test_events_follow_each_file(tmp_path, upscaler):
+    a = save(tmp_path / "a.png", smooth())
+    events = []
+    run(upscaler, [a], events=events.append)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and "file_start" in kinds and "tile" in kinds
+    assert kinds.index("file_start") < kinds.index("tile") < kinds.index("file_done") < kinds.index("summary")
+    done = next(e for e in events if e["event"] == "file_done")
+    assert done["width"] == 96 and done["height"] == 80 and done["output"].endswith("a_x4.png")
+
+
+def test_resume_skips_done_outputs_and_redoes_stale_ones(tmp_path, upscaler):
+    src = tmp_path / "in"
+    for i in range(3):
+        save(src / f"{i}.png", smooth(seed=i))
+    out = tmp_path / "out"
+    assert run(upscaler, [src], output=out).done == 3
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+    again = run(upscaler, [src], output=out)
+    assert (again.done, again.skipped) == (0, 3)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+
+    save(src / "1.png", smooth(seed=42))  # a changed input is redone ...
+    changed = run(upscaler, [src], output=out)
+    assert (changed.done, changed.skipped) == (1, 2)
+    assert out.joinpath("0.png").stat().st_mtime_ns == stamps["0.png"]
+
+    other = run(upscaler, [src], output=out, alpha="bicubic")  # ... and so is every output of other settings
+    assert other.done == 3
+
+    forced = run(upscaler, [src], output=out, alpha="bicubic", overwrite=True)
+    assert forced.done == 3
+
+
+def test_resume_respects_lossy_settings(tmp_path, upscaler):
+    a = save(tmp_path / "a.png", smooth())
+    assert run(upscaler, [a], fmt="jpg", quality=80).done == 1
+    assert run(upscaler, [a], fmt="jpg", quality=80).skipped == 1
+    assert run(upscaler, [a], fmt="jpg", quality=60).done == 1
+
+
+def test_foreign_file_at_the_output_is_left_alone(tmp_path, upscaler):
+    a = save(tmp_path / "a.png", smooth())
+    foreign = save(tmp_path / "a_x4.png", np.zeros((4, 4, 3), np.uint8))
+    before = foreign.read_bytes()
+    events = []
+    summary = run(upscaler, [a], events=events.append)
+    assert summary.skipped == 1 and foreign.read_bytes() == before
+    assert "not made by eern" in next(e for e in events if e["event"] == "file_skipped")["reason"]
+    assert run(upscaler, [a], overwrite=True).done == 1 and foreign.read_bytes() != before
+
+
+def test_dry_run_writes_nothing(tmp_path, upscaler):
+    a = save(tmp_path / "a.png", smooth())
+    b = save(tmp_path / "b.png", smooth(seed=1))
+    run(upscaler, [b])
+    events = []
+    summary = run(upscaler, [a, b], dry_run=True, events=events.append)
+    plans = [(e["input"], e["action"]) for e in events if e["event"] == "plan"]
+    assert plans == [(str(a), "write")] and summary.skipped == 1
+    assert not (tmp_path / "a_x4.png").exists()
+
+
+def test_stale_temps_of_a_crashed_run_are_swept(tmp_path, upscaler):
+    a = save(tmp_path / "in" / "a.png", smooth())
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".a.png.eern-999999999-0123abcd.tmp"
+    stale.write_bytes(b"half a png")
+    run(upscaler, [a], output=out)
+    assert tree(out) == ["a.png"]
+
+
+def test_interrupt_stops_cleanly(tmp_path, upscaler):
+    src = tmp_path / "in"
+    for i in range(6):
+        save(src / f"{i}.png", smooth(seed=i))
+    out = tmp_path / "out"
+    seen = []
+
+    def on_event(e):
+        seen.append(e)
+        if e["event"] == "file_start" and e["index"] == 3:
+            raise KeyboardInterrupt
+
+    summary = run(upscaler, [src], output=out, events=on_event)
+    assert summary.interrupted and summary.done <= 2 and seen[-1]["event"] == "summary"
+    assert all(decodes_completely(p) for p in out.iterdir())
+    assert not [p for p in out.iterdir() if atomic.is_temp(p.name)]
+    rest = run(upscaler, [src], output=out)
+    assert rest.done + rest.skipped == 6 and rest.skipped == summary.done
+
+
+def test_multi_frame_to_a_single_frame_format_fails_before_inference(tmp_path, upscaler):
+    ims = [Image.fromarray(smooth(seed=i)) for i in range(2)]
+    ims[0].save(tmp_path / "anim.gif", save_all=True, append_images=ims[1:], duration=40)
+    events = []
+    summary = run(upscaler, [tmp_path / "anim.gif"], fmt="jpg", events=events.append)
+    assert summary.failed == 1 and "holds one" in summary.failures[0]["error"]
+    assert "file_start" not in [e["event"] for e in events]
+    assert run(upscaler, [tmp_path / "anim.gif"]).done == 1
+    with Image.open(tmp_path / "anim_x4.gif") as im:
+        assert im.n_frames == 2 and im.size == (96, 80)
+
+
+def test_statistics_are_filled(tmp_path, upscaler):
+    a = save(tmp_path / "a.png", smooth())
+    summary = run(upscaler, [a])
+    assert summary.seconds > 0 and summary.model_seconds > 0 and summary.encode_seconds > 0
+    assert set(summary.to_dict()) >= {"total", "done", "skipped", "failed", "failures", "interrupted"}
+
+
+def test_encoding_overlaps_the_model(tmp_path, monkeypatch):
+    """With a model and an encoder that each take 0.2 s (sleeping, so no core is needed), a batch of 6 takes about
+    6 x 0.2 s, not 6 x 0.4 s: decode and encode run beside the model."""
+    import time
+    from types import SimpleNamespace
+
+    def slow_nearest(array, progress=None):
+        time.sleep(0.2)
+        return np.repeat(np.repeat(array, 4, axis=0), 4, axis=1)
+
+    fake = SimpleNamespace(upscale_array=slow_nearest, weights=SimpleNamespace(sha256="0" * 64),
+                           precision=SimpleNamespace(value="fp32"), tile=0, device="cpu")
+    src = tmp_path / "in"
+    for i in range(6):
+        save(src / f"{i}.png", smooth(seed=i))
+    monkeypatch.setenv("EERN_TEST_ENCODE_DELAY", "0.2")
+    summary = run(fake, [src], output=tmp_path / "out")
+    assert summary.done == 6
+    assert summary.model_seconds >= 1.2 and summary.encode_seconds >= 1.2
+    assert summary.seconds < 0.8 * (summary.model_seconds + summary.encode_seconds), summary
