@@ -26,8 +26,19 @@ class EernError(Exception):
         if self.path is not None and self.path not in text:
             text += f" ({self.path})"
         if self.hint:
-            text += f". {self.hint[:1].upper()}{self.hint[1:]}"
+            text += f". {sentence(self.hint)}"
         return text
+
+
+def sentence(text: str) -> str:
+    """A hint as a sentence: capitalised (hints are written mid-sentence, 'use --tile 256')."""
+    return text[:1].upper() + text[1:]
+
+
+def first_line(exc: BaseException | str) -> str:
+    """The first line of a (library's) error message, for one-line reports; its type when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class UsageError(EernError, ValueError):

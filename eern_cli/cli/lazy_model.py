@@ -50,6 +50,16 @@ def predict(weights: str | None, device: str, precision: str, tile: int | None) 
     return Predicted("cpu", chosen, tile_side, WeightsId(sha))
 
 
+class ModelUnavailable(BaseException):
+    """The model could not be built (bad weights, no such device): not one file's problem, so it must stop
+    the batch rather than fail each file in turn. A ``BaseException`` passes through the batch's per-file
+    ``except Exception``; the command re-raises ``error`` for the error boundary."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class LazyUpscaler:
     """Has the settings at once and builds the ``Upscaler`` (``build()``) at the first use of anything else."""
 
@@ -67,7 +77,10 @@ class LazyUpscaler:
         if name.startswith("_"):
             raise AttributeError(name)
         if self._real is None:
-            real = self._build()
+            try:
+                real = self._build()
+            except Exception as exc:
+                raise ModelUnavailable(exc) from exc
             if (real.weights.sha256, real.precision.value, str(real.device), real.tile) != (
                     self.weights.sha256, self.precision.value, self.device, self.tile):
                 raise RuntimeError("the model's settings differ from those the resume check used")

@@ -13,6 +13,8 @@ import sys
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from eern_cli.errors import sentence
+
 # The events that end a file: exactly one per input.
 FINAL = {"file_done": "written", "file_skipped": "skipped", "file_failed": "failed", "plan": "planned"}
 
@@ -82,7 +84,7 @@ class Reporter:
         kind = e["event"]
         if kind == "file_failed":
             where = "" if e["input"] in e["error"] else f"{source}: "
-            hint = f". {_sentence(e['hint'])}" if e.get("hint") else ""
+            hint = f". {sentence(e['hint'])}" if e.get("hint") else ""
             return [(f"{head} eern: error: {where}{e['error']}{hint}", True, False)]
         if kind == "file_done":
             notes = f"; {'; '.join(e['notes'])}" if e.get("notes") else ""
@@ -165,7 +167,7 @@ class Reporter:
         if s.failures and not single:
             self._line("Failed:", error=True)
             for failure in s.failures:
-                hint = f". {_sentence(failure['hint'])}" if failure.get("hint") else ""
+                hint = f". {sentence(failure['hint'])}" if failure.get("hint") else ""
                 where = "" if failure["input"] in failure["error"] else f"{shown(failure['input'])}: "
                 self._line(f"  {where}{failure['error']}{hint}", error=True)
 
@@ -177,10 +179,6 @@ def _outcome(e: dict) -> dict:
         if key in e:
             entry[key] = e[key]
     return entry
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _rate_column():

@@ -118,7 +118,7 @@ def upscale(
     from eern_cli.batch import planner
     from eern_cli.batch import runner as batch
     from eern_cli.batch.resample import check_scale
-    from eern_cli.cli.lazy_model import make_upscaler
+    from eern_cli.cli.lazy_model import ModelUnavailable, make_upscaler
     from eern_cli.images.decode import DEFAULT_MAX_PIXELS
     from eern_cli.images.encode import DEFAULT_PNG_LEVEL, FORMATS, SUBSAMPLING, EncodeOptions
 
@@ -176,6 +176,8 @@ def upscale(
     try:
         with report.live(len(jobs)):
             summary = batch.run(jobs, upscaler, run_options, report)
+    except ModelUnavailable as exc:
+        raise exc.error from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
