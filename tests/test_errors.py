@@ -28,5 +28,5 @@ def test_message_path_and_hint_make_one_line() -> None:
 def test_first_line_and_sentence() -> None:
     assert errors.first_line(ValueError("first\nsecond")) == "first"
     assert errors.first_line(KeyError()) == "KeyError"
-    assert errors.first_line("  text \n more") == "text"
+    assert errors.first_line("  text\n more") == "text"
     assert errors.sentence("use --tile 256") == "Use --tile 256" and errors.sentence("") == ""
