@@ -3,8 +3,9 @@
 A dry run, and a re-run whose outputs are all up to date, never run the model, but the resume check needs
 the settings that would make an output (weights sha256, precision, device, tile). On a machine that surely
 has no GPU, with the bundled weights or a local checkpoint, those follow from the same rules ``auto`` uses
-(``engine.choices``) without importing torch, which is most of a start-up's time (2-5 s). In every other case
-(a GPU may be there, ``hf://`` weights) the real ``Upscaler`` is built at once, as before.
+(``engine.choices``, and for a CPU's precision the cached measurement of ``engine.calibrate``) without
+importing torch, which is most of a start-up's time (2-5 s). In every other case (a GPU may be there,
+``hf://`` weights, a CPU not measured yet) the real ``Upscaler`` is built at once, as before.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eern_cli.engine.choices import Choice, auto_precision, check_precision, resolve_tile, surely_cpu_only
+from eern_cli.engine import calibrate
+from eern_cli.engine.choices import Choice, check_precision, resolve_tile, surely_cpu_only
 from eern_cli.weights.checkpoints import OFFICIAL, sha256_file
 
 
@@ -33,14 +35,21 @@ class Predicted:
     weights: WeightsId
 
 
-def predict(weights: str | None, device: str, precision: str, tile: int | None) -> Predicted | None:
+def predict(weights: str | None, device: str, precision: str, tile: int | None,
+            threads: int | None = None) -> Predicted | None:
     """The settings the ``Upscaler`` will have, or None when only torch can tell (or report the error)."""
     name = (device or "auto").strip().lower()
     if not (name == "cpu" or (name == "auto" and surely_cpu_only())):
         return None
     asked = check_precision(precision)
-    chosen = auto_precision("cpu") if asked == "auto" else Choice(asked, "asked for")
     tile_side = int(resolve_tile(tile, "cpu").value)
+    if asked == "auto":
+        measured = calibrate.cached_choice(threads)
+        if measured is None:
+            return None
+        chosen = Choice(measured, "fastest here (cached measurement)")
+    else:
+        chosen = Choice(asked, "asked for")
     if weights is None:
         sha = OFFICIAL.sha256  # the bundled file is verified against this pin when it is loaded
     elif str(weights).startswith("hf://") or not Path(weights).is_file():
@@ -61,7 +70,11 @@ class ModelUnavailable(BaseException):
 
 
 class LazyUpscaler:
-    """Has the settings at once and builds the ``Upscaler`` (``build()``) at the first use of anything else."""
+    """Has the settings at once and builds the ``Upscaler`` (``build()``) at the first use of anything else.
+
+    Once built, the real settings replace the predicted ones (they agree unless the CPU was measured anew
+    meanwhile), so that every output's provenance records what made it.
+    """
 
     def __init__(self, predicted: Predicted, build: Callable[[], Any]) -> None:
         self.device, self.precision, self.tile, self.weights = (
@@ -81,14 +94,12 @@ class LazyUpscaler:
                 real = self._build()
             except Exception as exc:
                 raise ModelUnavailable(exc) from exc
-            if (real.weights.sha256, real.precision.value, str(real.device), real.tile) != (
-                    self.weights.sha256, self.precision.value, self.device, self.tile):
-                raise RuntimeError("the model's settings differ from those the resume check used")
+            self.device, self.precision, self.tile, self.weights = real.device, real.precision, real.tile, real.weights
             self._real = real
         return getattr(self._real, name)
 
 
-def make_upscaler(weights: str | None, device: str, precision: str, tile: int | None,
+def make_upscaler(weights: str | None, device: str, precision: str, tile: int | None, threads: int | None,
                   build: Callable[[], Any]) -> Any:
-    predicted = predict(weights, device, precision, tile)
+    predicted = predict(weights, device, precision, tile, threads)
     return build() if predicted is None else LazyUpscaler(predicted, build)

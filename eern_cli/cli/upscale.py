@@ -164,7 +164,7 @@ def upscale(
             torch.set_num_threads(threads)
         return Upscaler(weights, device=device, precision=precision, tile=tile, scratch=_scratch(scratch))
 
-    upscaler = make_upscaler(weights, device, precision, tile, build)
+    upscaler = make_upscaler(weights, device, precision, tile, threads, build)
     debug = bool(getattr(ctx.find_root().obj, "debug", False))
     run_options = batch.RunOptions(
         scale=scale, alpha=alpha, overwrite=overwrite, dry_run=dry_run, workers=workers,

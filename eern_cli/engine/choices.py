@@ -35,7 +35,7 @@ class Choice:
 
 @functools.lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (Linux only; elsewhere empty, which makes ``auto`` choose fp32)."""
+    """The CPU's feature flags (Linux only; elsewhere empty)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -47,6 +47,7 @@ def cpu_flags() -> frozenset[str]:
 
 
 def cpu_has_native_bf16() -> bool:
+    """Whether bf16 instructions exist (shown by ``eern info``); not whether they are faster here."""
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
@@ -75,14 +76,11 @@ def check_precision(precision: str | None) -> str:
     return precision
 
 
-def auto_precision(device_type: str) -> Choice:
+def auto_precision_on_gpu(device_type: str) -> Choice:
+    """``auto`` on CUDA and MPS; on a CPU it is measured (``calibrate.py``)."""
     if device_type == "cuda":
         return Choice("fp16", "CUDA: half precision, within 50 dB of fp32 and no overflow on Set14")
-    if device_type == "mps":
-        return Choice("fp16", "MPS: half precision")
-    if cpu_has_native_bf16():
-        return Choice("bf16", "this CPU has native bf16 instructions (AVX512-BF16/AMX)")
-    return Choice("fp32", "this CPU has no native bf16 instructions, where fp32 is faster")
+    return Choice("fp16", "MPS: half precision")
 
 
 def resolve_tile(tile: int | None, device: object) -> Choice:

@@ -1,8 +1,9 @@
 """Which device, precision and tile size to use, and why.
 
 ``auto`` picks the fastest precision that keeps the output within 50 dB PSNR of fp32 (measured on Set14,
-see the README's performance section): bf16 on CPUs with native bf16 instructions (AVX512-BF16 or AMX),
-fp32 on other CPUs (emulated bf16 is slower than fp32 there), fp16 on CUDA (its 10-bit mantissa is more
+see the README's performance section). On a CPU that is measured, once per machine, by
+``eern_cli.engine.calibrate`` (CPU flags cannot tell: bf16 is much faster than fp32 with AMX or on AMD Zen 4/5,
+slower on an Intel CPU with AVX512-BF16 alone). On CUDA and MPS it is fp16 (its 10-bit mantissa is more
 accurate than bf16's 7 bits, and EERN's activations stay far below fp16's 65504 limit).
 """
 
@@ -14,7 +15,7 @@ from eern_cli.engine.choices import (  # noqa: F401  (the torch-free rules, re-e
     DEFAULT_TILE,
     PRECISIONS,
     Choice,
-    auto_precision,
+    auto_precision_on_gpu,
     check_precision,
     cpu_flags,
     cpu_has_native_bf16,
@@ -68,4 +69,9 @@ def resolve_precision(precision: str, device: torch.device) -> Choice:
         if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise DeviceError("this GPU has no bf16 support", hint="use --precision fp16 or fp32")
         return Choice(precision, "asked for")
-    return auto_precision(device.type)
+    if device.type != "cpu":
+        return auto_precision_on_gpu(device.type)
+    from eern_cli.engine.calibrate import cpu_precision
+
+    calibration = cpu_precision()
+    return Choice(calibration.choice, calibration.reason())
