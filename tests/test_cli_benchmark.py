@@ -42,7 +42,8 @@ def test_parse_size() -> None:
 
 def test_sweep_with_all_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     args = [*FAST, "--size", "24", "--size", "40x32", "-p", "fp32,bf16", "-t", "0", "-t", "16"]
-    files = ["--report", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.csv"), "--plot", str(tmp_path / "p.png")]
+    files = ["--report", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.csv"),
+             "--plot", str(tmp_path / "p.png")]
     code, out, _ = run(capsys, "benchmark", *args, *files)
     assert code == 0
     assert "input 24x24 -> output 96x96" in out and "input 40x32 -> output 160x128" in out
@@ -80,7 +81,8 @@ def test_json_is_the_report_alone_on_stdout_with_info_s_keys(capsys: pytest.Capt
 
 def test_tile_sweep_plot_and_whole_tile_aliases(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     plot = tmp_path / "t.png"
-    code, _, _ = run(capsys, "benchmark", *FAST, "--size", "32", "-p", "fp32", "-t", "whole,16,auto", "--plot", str(plot))
+    code, _, _ = run(capsys, "benchmark", *FAST, "--size", "32", "-p", "fp32", "-t", "whole,16,auto",
+                     "--plot", str(plot))
     assert code == 0 and plot.stat().st_size > 1000
 
 
@@ -89,7 +91,8 @@ def test_cuda_memory_columns_via_a_fake_cuda(
 ) -> None:
     """The CUDA timing/memory path of the command, driven on the CPU through a stand-in torch.cuda."""
     monkeypatch.setattr(speed, "make_backend", lambda device: speed.CudaBackend(device, cuda=FakeCuda()))
-    code, out, _ = run(capsys, "benchmark", "--device", "cpu", "--repeat", "2", "--warmup", "0", "--size", "16", "-p", "fp32")
+    code, out, _ = run(capsys, "benchmark", "--device", "cpu", "--repeat", "2", "--warmup", "0", "--size", "16",
+                       "-p", "fp32")
     assert code == 0
     assert "0/0" in out and "allocated/reserved" in out
 

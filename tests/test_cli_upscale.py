@@ -513,7 +513,8 @@ def test_click_s_own_usage_errors_are_one_line_too(args):
 
 def test_the_model_s_short_flags_are_the_same_as_benchmark_s(tmp_path, capsys):
     a = save(tmp_path / "a.png", smooth())
-    code, _, _ = eern(capsys, str(a), "-d", "cpu", "-p", "fp32", "-t", "16", "-w", str(REPO / "weights" / "team25_EERN.pt"))
+    weights = str(REPO / "weights" / "team25_EERN.pt")
+    code, _, _ = eern(capsys, str(a), "-d", "cpu", "-p", "fp32", "-t", "16", "-w", weights)
     assert code == 0 and (tmp_path / "a_x4.png").exists()
 
 

@@ -141,7 +141,7 @@ class _Batch:
                     return _Skip(reason)
                 if self.opts.dry_run:
                     action = "replace" if job.output is not None and job.output.exists() else "write"
-                    return _Plan(action, readable_notes(data, job.source))
+                    return _Plan(action, readable_notes(data))
             decoded = read_image(data, job.source, max_pixels=self.opts.max_pixels)
             return decoded, sha
         finally:

@@ -137,7 +137,8 @@ def benchmark(
 ) -> None:
     """Measure speed (and, with --dataset, PSNR/SSIM) of one or more precision/tile variants side by side.
 
-    Exit codes: 0, 2 usage error, 130 interrupted (what was measured so far is still reported).
+    Exit codes: 0, 1 error (e.g. CUDA asked for but absent), 2 usage error, 130 interrupted (what was measured
+    so far is still reported).
     """
     from rich.console import Console
     from rich.progress import (

@@ -15,9 +15,9 @@ import typer
 MODEL_PANEL = "Model"
 
 DEVICE_HELP = "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
-PRECISION_HELP = "auto, fp32, bf16 or fp16 (auto: bf16 on CPUs with native bf16, fp16 on GPUs, else fp32)."
+PRECISION_HELP = "auto, fp32, bf16 or fp16 (auto: the fastest measured on this CPU; fp16 on GPUs)."
 TILE_HELP = "Tile side in input pixels; 0 = whole image; default per device (CPU 256, CUDA 1024). Output is the same."
-WEIGHTS_HELP = "Checkpoint: a .pt/.pth/.safetensors path or hf://OWNER/REPO/FILE[@REV]. Default: the bundled one."
+WEIGHTS_HELP = "Checkpoint: a .pt/.pth/.safetensors path or hf://OWNER/REPO/FILE[@REV]."
 THREADS_HELP = "CPU threads for the model (default: torch's, one per core)."
 SEVERAL = " Several to compare: repeat the flag or separate with commas."
 
@@ -50,8 +50,10 @@ def switch(*names: str, help: str, panel: str | None = None) -> typer.models.Opt
     return typer.Option(*names, help=help, metavar="", rich_help_panel=panel)
 
 
-Device = Annotated[str, typer.Option("--device", "-d", metavar="DEVICE", help=DEVICE_HELP, rich_help_panel=MODEL_PANEL)]
-Precision = Annotated[str, typer.Option("--precision", "-p", metavar="PRECISION", help=PRECISION_HELP, rich_help_panel=MODEL_PANEL)]
+Device = Annotated[str, typer.Option(
+    "--device", "-d", metavar="DEVICE", help=DEVICE_HELP, rich_help_panel=MODEL_PANEL)]
+Precision = Annotated[str, typer.Option(
+    "--precision", "-p", metavar="PRECISION", help=PRECISION_HELP, rich_help_panel=MODEL_PANEL)]
 Tile = Annotated[int | None, typer.Option(
     "--tile", "-t", metavar="PX", help=TILE_HELP, show_default="auto", rich_help_panel=MODEL_PANEL)]
 Weights = Annotated[str | None, typer.Option(
@@ -60,7 +62,8 @@ Threads = Annotated[int | None, typer.Option(
     "--threads", min=1, metavar="N", help=THREADS_HELP, show_default="auto", rich_help_panel=MODEL_PANEL)]
 # benchmark compares several values of the same settings side by side
 Precisions = Annotated[list[str] | None, typer.Option(
-    "--precision", "-p", metavar="PRECISION", help=PRECISION_HELP + SEVERAL, show_default="auto", rich_help_panel=MODEL_PANEL)]
+    "--precision", "-p", metavar="PRECISION", help=PRECISION_HELP + SEVERAL, show_default="auto",
+    rich_help_panel=MODEL_PANEL)]
 Tiles = Annotated[list[str] | None, typer.Option(
     "--tile", "-t", metavar="PX", help=TILE_HELP + SEVERAL, show_default="auto", rich_help_panel=MODEL_PANEL)]
 Json = Annotated[bool, switch(

@@ -126,7 +126,7 @@ def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_P
                               hint="check the file; it may be incomplete or damaged") from exc
 
 
-def readable_notes(data: bytes, name: str) -> list[str]:
+def readable_notes(data: bytes) -> list[str]:
     """For a dry run: no note when the file's header reads as an image, else one saying it could not be read.
 
     Only the header is read (a dry run stays fast), so a file damaged further on is found by the real run.
