@@ -7,7 +7,7 @@ stdout; notes to stderr. torch and the exporters are imported inside the command
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -54,6 +54,10 @@ def export(
     for path in paths:
         if path.exists() and not overwrite:
             raise UsageError("the output exists", path=path, hint="pass --overwrite to replace it")
+    if fmt == "ncnn":
+        from eern_cli.export.ncnn import check_name, split_name
+
+        check_name(split_name(paths[0]))
     for package in _WRITERS[fmt]:
         _need(package, f"eern export --format {fmt}")
 
@@ -72,7 +76,6 @@ def export(
     else:
         from eern_cli.export import ncnn as exporter
 
-        exporter.check_name(exporter.split_name(paths[0]))
         _, _, metadata = exporter.export_ncnn(model, loaded, paths[0], interface)
         note = exporter.upscayl_folder_note(paths[0])
         if note:
@@ -83,7 +86,7 @@ def export(
     if no_verify:
         return
     checker = _CHECKERS[fmt]
-    if importlib.util.find_spec(checker) is None:
+    if not _available(checker):
         print(f"eern: note: not verified: {checker} is not installed (pip install 'eern[export]')", file=sys.stderr)
         return
     if fmt == "onnx":
@@ -129,6 +132,14 @@ def _size(count: int) -> str:
     return f"{count / 1e6:.2f} MB" if count >= 1e6 else f"{count / 1e3:.1f} kB"
 
 
+def _available(package: str) -> bool:
+    try:
+        importlib.import_module(package)
+    except ImportError:
+        return False
+    return True
+
+
 def _need(package: str, what: str) -> None:
-    if importlib.util.find_spec(package) is None:
+    if not _available(package):
         raise MissingExtraError(f"{what} needs the optional package '{package}'", extra="export", package=package)

@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -70,7 +71,9 @@ def export_ncnn(
     with tempfile.TemporaryDirectory(prefix="eern-pnnx-") as work:
         traced = Path(work) / "eern.pt"
         example = torch.rand(1, 3, *_TRACE_SIZES[0], generator=torch.Generator().manual_seed(0))
-        torch.jit.trace(graph, example * interface.value_range, check_trace=False).save(str(traced))
+        with warnings.catch_warnings():  # torch.jit is deprecated, but pnnx reads TorchScript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.trace(graph, example * interface.value_range, check_trace=False).save(str(traced))
         shapes = [f"[1,3,{h},{w}]f32" for h, w in _TRACE_SIZES]
         command = [pnnx.EXEC_PATH, str(traced), f"inputshape={shapes[0]}", f"inputshape2={shapes[1]}",
                    "device=cpu", f"fp16={int(interface.half)}"]
