@@ -24,7 +24,7 @@ _CHECKERS = {"onnx": "onnxruntime", "ncnn": "ncnn"}
 
 Out = Annotated[Path, typer.Argument(
     help="OUT.onnx, models/NAME.param (ncnn, with NAME.bin beside it), or a folder (eern-x4.onnx / eern-x4.param "
-         "in it).", show_default=False, metavar="OUT")]
+         "in it). Missing folders are created.", show_default=False, metavar="OUT")]
 Format = Annotated[str | None, typer.Option("--format", help="onnx or ncnn (default: from OUT's extension).")]
 Range = Annotated[int | None, typer.Option("--range", help=(
     "Value range of input and output baked into the model: 255 (eern's own scale) or 1 (0..1, what chaiNNer "
@@ -118,8 +118,6 @@ def _format(out: Path, option: str | None) -> str:
 def _outputs(out: Path, fmt: str) -> list[Path]:
     if out.is_dir() or not out.suffix:
         out = out / ("eern-x4.onnx" if fmt == "onnx" else "eern-x4.param")
-    elif not out.parent.is_dir():
-        raise UsageError("the output folder does not exist", path=out.parent, hint="create it first")
     if out.parent.exists() and not out.parent.is_dir():
         raise UsageError("the output folder is not a folder", path=out.parent)
     if fmt == "onnx":
