@@ -48,3 +48,17 @@ def test_provenance_names_weights_version_and_interface(official) -> None:
     assert facts["weights_precision"] == "fp16" and facts["io_precision"] == "fp32"
     assert "0..1" in facts["interface"] and ">= 15 px" in facts["interface"]
     assert all(isinstance(value, str) for value in facts.values())
+
+
+def test_a_local_checkpoint_is_named_without_its_folder(official, tmp_path) -> None:
+    import shutil
+
+    from eern_cli.weights.loading import bundled_checkpoint_path, load_weights
+
+    copy = tmp_path / "private" / "mine.pt"
+    copy.parent.mkdir()
+    shutil.copy(bundled_checkpoint_path(), copy)
+    facts = provenance(load_weights(str(copy)), Interface(), min_side=1, io_precision="fp32", layout="NCHW")
+    assert facts["weights_source"] == "mine.pt" and "private" not in str(facts)
+    assert provenance(official[1], Interface(), min_side=1, io_precision="fp32", layout="NCHW")[
+        "weights_source"] == "bundled"

@@ -10,6 +10,7 @@ crops the output, and ``ExportGraph`` does the same inside the graph where the e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePath
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +19,6 @@ from torch import nn
 from eern_cli import __version__
 from eern_cli.engine.model import MIN_SIDE, SCALE, EERN
 from eern_cli.weights.loading import LoadedWeights
-
-RANGES = (255, 1)
-
 
 @dataclass(frozen=True)
 class Interface:
@@ -81,7 +79,7 @@ def provenance(
         "eern_version": __version__,
         "model": f"EERN x{SCALE} (NTIRE 2024 Efficient SR, team Lasagna)",
         "weights_sha256": weights.sha256,
-        "weights_source": weights.source,
+        "weights_source": _shareable(weights.source),
         "weights_license": weights.license or "unknown",
         "scale": str(SCALE),
         "value_range": str(interface.value_range),
@@ -90,3 +88,10 @@ def provenance(
         "min_side": str(min_side),
         "interface": interface.describe(min_side=min_side, io_precision=io_precision, layout=layout),
     }
+
+
+def _shareable(source: str) -> str:
+    """A local checkpoint is named by its file name only: exported files travel, the user's folders should not."""
+    if source == "bundled" or source.startswith("hf://"):
+        return source
+    return PurePath(source).name

@@ -12,7 +12,6 @@ import io
 import logging
 import os
 import warnings
-from pathlib import Path
 
 import torch
 
@@ -84,7 +83,3 @@ def _quiet():
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
-
-
-def default_path(folder: Path) -> Path:
-    return folder / "eern-x4.onnx"
