@@ -1,8 +1,8 @@
 """What ncnn apps' own tiling does to EERN: PSNR against eern's fp32 whole-frame output, per tile size.
 
 upscayl and realesrgan-ncnn-vulkan cut an image into fixed TILE x TILE tiles, run each with ``prepadding``
-(10 px) of context on every side (image borders replicated), and keep the centre of each output tile, with no
-blending. ESA's gate depends on the size of the whole input, so each tile gets a different gate. This script
+(10 px) of context on every side (mirrored at image borders, as their pre-processing shader does), and keep
+the centre of each output tile, with no blending. ESA's gate depends on the size of the whole input, so each tile gets a different gate. This script
 exports EERN with ``eern export``'s ncnn exporter, runs that tiling with the ncnn Python package (CPU, fp32
 storage), and compares the 8-bit result with eern's fp32 whole-frame output, also rounded to 8 bits: over the
 whole image, and over its interior (40 output px in from the border) where only the tiling differs.
@@ -34,7 +34,7 @@ SET14 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "Set14"
 PREPADDING = 10
 SCALE = 4
 # Output pixels left out of the "interior" figures: the prepadding's reach. At the image border the apps see
-# replicated pixels where the model (and eern) see zero padding, which differs whatever the tile size.
+# mirrored pixels where the model (and eern) see zero padding, which differs whatever the tile size.
 BORDER = SCALE * PREPADDING
 
 
@@ -43,7 +43,7 @@ def tiled(run, image: np.ndarray, tile: int) -> np.ndarray:
     _, height, width = image.shape
     if tile == 0:
         return run(image[None])[0]
-    padded = np.pad(image, ((0, 0), (PREPADDING, PREPADDING), (PREPADDING, PREPADDING)), mode="edge")
+    padded = np.pad(image, ((0, 0), (PREPADDING, PREPADDING), (PREPADDING, PREPADDING)), mode="reflect")
     out = np.empty((3, SCALE * height, SCALE * width), dtype=np.float32)
     for top in range(0, height, tile):
         bottom = min(top + tile, height)
