@@ -80,6 +80,8 @@ def export(
         note = exporter.upscayl_folder_note(paths[0])
         if note:
             print(f"eern: note: {note}", file=sys.stderr)
+        if value_range != 1:
+            print("eern: note: upscayl and other ncnn apps feed 0..1; this file expects 0..255", file=sys.stderr)
     for path in paths:
         print(f"wrote {path} ({_size(path.stat().st_size)})")
     print(f"interface: {metadata['interface']}")
