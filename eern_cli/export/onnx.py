@@ -1,8 +1,8 @@
 """EERN to ONNX: dynamic batch, height and width; provenance in the model's metadata.
 
-The graph is captured with ``torch.export`` (the dynamo exporter; opset 20 with torch 2.13), so shapes stay symbolic: ESA's
-resize follows the input's size, and images under 15 px are padded and cropped inside the graph. The file is
-written atomically.
+The graph is captured with ``torch.export`` (the dynamo exporter; opset 20 with torch 2.13), so shapes stay
+symbolic: ESA's resize follows the input's size, and images under 15 px are padded and cropped inside the
+graph. The file is written atomically.
 """
 
 from __future__ import annotations
