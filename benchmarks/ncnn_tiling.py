@@ -2,8 +2,8 @@
 
 upscayl and realesrgan-ncnn-vulkan cut an image into fixed TILE x TILE tiles, run each with ``prepadding``
 (10 px) of context on every side (mirrored at image borders, as their pre-processing shader does), and keep
-the centre of each output tile, with no blending. ESA's gate depends on the size of the whole input, so each tile gets a different gate. This script
-exports EERN with ``eern export``'s ncnn exporter, runs that tiling with the ncnn Python package (CPU, fp32
+the centre of each output tile, with no blending. ESA's gate depends on the size of the whole input, so each
+tile gets a different gate. This script exports EERN with ``eern export``'s ncnn exporter, runs that tiling with the ncnn Python package (CPU, fp32
 storage), and compares the 8-bit result with eern's fp32 whole-frame output, also rounded to 8 bits: over the
 whole image, and over its interior (40 output px in from the border) where only the tiling differs.
 
