@@ -535,7 +535,8 @@ def test_dry_run_help_and_an_up_to_date_rerun_do_not_import_torch(tmp_path):
 
     save(tmp_path / "a.png", smooth())
     save(tmp_path / "b.png", smooth(seed=1))
-    for command in (["--help"], ["upscale", "--help"], ["info", "--help"], ["benchmark", "--help"]):
+    for command in (["--help"], ["upscale", "--help"], ["info", "--help"], ["benchmark", "--help"],
+                    ["export", "--help"]):
         assert _imports_torch(*command, cwd=tmp_path) == (0, False), command
     if not surely_cpu_only():
         pytest.skip("a GPU may be here: 'auto' asks torch")

@@ -18,6 +18,7 @@ import typer
 
 from eern_cli import __version__
 from eern_cli.cli.benchmark import benchmark
+from eern_cli.cli.export import export
 from eern_cli.cli.info import info
 from eern_cli.cli.options import Command, Group
 from eern_cli.cli.upscale import upscale
@@ -35,6 +36,7 @@ app = typer.Typer(
 app.command(cls=Command)(upscale)
 app.command(cls=Command)(info)
 app.command(cls=Command)(benchmark)
+app.command(cls=Command)(export)
 
 # Typer vendors click in recent versions and uses the real one in older ones: find its UsageError either way.
 _ClickUsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -67,7 +69,7 @@ def error_line(exc: BaseException) -> str:
     return f"eern: error: {exc}"
 
 
-def _usage_line(exc: Exception, args: list[str]) -> str:
+def _usage_line(exc: Exception, args: list[str], commands: dict) -> str:
     """Click's usage error as one sentence, with where to read more: "Missing argument 'INPUT'." and the
     like, which Typer would otherwise draw in a box under the usage text."""
     message = exc.format_message().strip().rstrip(".")  # type: ignore[attr-defined]
@@ -75,7 +77,7 @@ def _usage_line(exc: Exception, args: list[str]) -> str:
     if ctx is not None:
         path = ctx.command_path
     else:
-        path = " ".join(["eern", *[a for a in args[:1] if a in ("upscale", "info", "benchmark")]])
+        path = " ".join(["eern", *[a for a in args[:1] if a in commands]])
     return f"eern: error: {message[:1].lower()}{message[1:]}. See '{path} --help'"
 
 
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":  # 'eern' alone: the help, as asked for
             print(exc.ctx.get_help())  # type: ignore[attr-defined]
             sys.exit(0)
-        print(_usage_line(exc, args), file=sys.stderr)
+        print(_usage_line(exc, args, command.commands), file=sys.stderr)
         sys.exit(2)
     except EernError as exc:
         if debug:
