@@ -33,9 +33,9 @@ DEFAULT_DATA = ["/work/shared/data/Set14/LR_bicubic_x4", "/work/shared/data/Set5
 
 
 def images_in(folders: list[str]) -> list[Path]:
-    from eern_cli.images.decode import EXTENSIONS
+    from eern_cli.images.formats import input_extensions
 
-    return sorted(p for f in folders for p in Path(f).iterdir() if p.suffix.lower() in EXTENSIONS)
+    return sorted(p for f in folders for p in Path(f).iterdir() if p.suffix.lower() in input_extensions())
 
 
 def best(fn, repeat: int) -> float:

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eern_cli.errors import EernError, InputNotFoundError, OutputError, UsageError
-from eern_cli.images import atomic
-from eern_cli.images.decode import EXTENSIONS
-from eern_cli.images.encode import EXTENSION, FORMATS, FROM_EXTENSION
+from eern_cli.images import atomic, formats
 
 Event = Callable[[dict], None]
 _MAGIC = set("*?[")
@@ -47,8 +45,8 @@ def plan(inputs: list[str], *, output: str | None = None, recursive: bool = Fals
     output = None if output is None else os.fspath(output)
     if not inputs:
         raise UsageError("no input given", hint="name image files, folders or patterns, or - for standard input")
-    if fmt != "same" and fmt not in FORMATS:
-        raise UsageError(f"unknown output format '{fmt}'", hint=f"use one of {', '.join(FORMATS)} or same")
+    if fmt != "same" and fmt not in formats.output_names():
+        raise UsageError(f"unknown output format '{fmt}'", hint=f"use one of {', '.join(formats.output_names())} or same")
     if "-" in inputs and len(inputs) > 1:
         raise UsageError("'-' (standard input) cannot be mixed with other inputs")
     out_dir = _output_dir(inputs, output)
@@ -126,6 +124,7 @@ def _walk(folder: Path, recursive: bool, out_dir: Path | None):
 
 def _scan(base: Path, files, root: Path, out_dir, suffix, scale, on_event: Event):
     found = []
+    extensions = formats.input_extensions()
     own_suffix = suffix if suffix is not None else default_suffix(scale)
     stems: dict[Path, set[str]] = {}
     for p in files:
@@ -134,7 +133,7 @@ def _scan(base: Path, files, root: Path, out_dir, suffix, scale, on_event: Event
         name = path.name
         if name.startswith(".") or atomic.is_temp(name):
             continue  # hidden files, macOS '._x.png' resource forks, eern's temporaries
-        if path.suffix.lower() not in EXTENSIONS:
+        if path.suffix.lower() not in extensions:
             on_event({"event": "ignored", "input": str(path), "reason": "not an image extension"})
             continue
         if out_dir is None and own_suffix and path.stem.endswith(own_suffix) and \
@@ -167,24 +166,27 @@ def _output_for(path, rel, output, out_dir, suffix, fmt) -> tuple[Path | None, s
         return None, fmt
     if output is not None and out_dir is None:  # -o FILE
         target = Path(output)
-        from_name = FROM_EXTENSION.get(target.suffix.lower())
+        named = formats.from_extension(target.suffix)
         if fmt == "same":
-            if from_name is None:
+            if named is None or not named.writable:
                 raise UsageError(f"cannot tell the output format from '{output}'",
-                                 hint=f"use an extension such as .png or .jpg, or --format ({', '.join(FORMATS)})")
-            fmt = from_name
-        elif from_name is not None and from_name != fmt:
-            raise UsageError(f"-o {output} is {from_name.upper()} but --format is {fmt}", hint="make them agree")
+                                 hint=f"use an extension such as .png or .jpg, or --format "
+                                      f"({', '.join(formats.output_names())})")
+            fmt = named.name
+        elif named is not None and named.name != fmt:
+            raise UsageError(f"-o {output} is {named.label} but --format is {fmt}", hint="make them agree")
         return target, fmt
     if path is None:  # standard input to a folder
-        return (out_dir or Path(".")) / f"stdin{suffix}{EXTENSION.get(fmt, '.png')}", fmt if fmt != "same" else "png"
+        fmt = "png" if fmt == "same" else fmt
+        return (out_dir or Path(".")) / f"stdin{suffix}{formats.get(fmt).extensions[0]}", fmt
     ext = path.suffix
+    named = formats.from_extension(ext)
     if fmt == "same":
-        fmt = FROM_EXTENSION.get(ext.lower(), "png")
-        if ext.lower() not in FROM_EXTENSION:
-            ext = EXTENSION[fmt]
-    else:
-        ext = ext if FROM_EXTENSION.get(ext.lower()) == fmt else EXTENSION[fmt]
+        fmt = named.name if named is not None and named.writable else "png"
+        if named is None or named.name != fmt:
+            ext = formats.get(fmt).extensions[0]
+    elif named is None or named.name != fmt:
+        ext = formats.get(fmt).extensions[0]
     folder = path.parent if out_dir is None else out_dir / rel.parent
     return folder / f"{rel.stem}{suffix}{ext}", fmt
 

@@ -29,7 +29,7 @@ from eern_cli.batch.planner import Event, Job
 from eern_cli.batch.resample import target_size
 from eern_cli.batch.resume import verdict
 from eern_cli.errors import EernError
-from eern_cli.images import atomic, provenance
+from eern_cli.images import atomic, formats, provenance
 from eern_cli.images.decode import (
     DEFAULT_MAX_PIXELS,
     Decoded,
@@ -38,7 +38,6 @@ from eern_cli.images.decode import (
     read_image,
 )
 from eern_cli.images.encode import (
-    FROM_PIL,
     EncodeOptions,
     Metadata,
     check_output,
@@ -205,7 +204,8 @@ class _Batch:
                 self.emit({"event": "plan", **base, "action": result})
                 return
             decoded, sha = result
-            fmt = job.format if job.format != "same" else FROM_PIL.get(decoded.format, "png")
+            read_as = formats.from_pil(decoded.format)
+            fmt = job.format if job.format != "same" else read_as.name if read_as and read_as.writable else "png"
             out_size = target_size(*decoded.size, self.opts.scale)
             check_output(fmt, out_size, len(decoded.frames), job.source)
             self.emit({"event": "file_start", **base, "total": self.summary.total, "width": decoded.size[0],

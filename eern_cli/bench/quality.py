@@ -21,8 +21,8 @@ import numpy as np
 from eern_cli.bench import metrics
 from eern_cli.engine.model import SCALE
 from eern_cli.errors import InputImageError, InputNotFoundError, UsageError
+from eern_cli.images import formats
 
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 HR_DIRS = ("HR", "hr", "GT", "gt")
 LR_DIRS = (f"LR_bicubic_x{SCALE}", f"LR_bicubic/X{SCALE}", f"LR_bicubic/x{SCALE}", f"LRbicx{SCALE}", "LR", "lr")
 BICUBIC = "bicubic"
@@ -38,7 +38,7 @@ class Pair:
 
 
 def _images(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in EXTENSIONS}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in formats.input_extensions()}
 
 
 def find_pairs(dataset: Path | None = None, *, hr: Path | None = None, lr: Path | None = None) -> list[Pair]:
@@ -69,7 +69,7 @@ def find_pairs(dataset: Path | None = None, *, hr: Path | None = None, lr: Path 
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise UsageError(f"{len(missing)} HR images have no LR partner in {lr}: {shown}")
     if not hr_images:
-        raise UsageError(f"no images in {hr}", hint=f"supported: {', '.join(sorted(EXTENSIONS))}")
+        raise UsageError(f"no images in {hr}", hint=f"supported: {formats.extensions_text()}")
     return [Pair(stem, path, lr_by_stem[stem]) for stem, path in hr_images.items()]
 
 

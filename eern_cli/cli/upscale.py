@@ -17,8 +17,8 @@ import typer
 
 from eern_cli.cli.progress import Reporter
 from eern_cli.errors import UsageError
+from eern_cli.images import formats
 
-_FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "same")
 _OUT, _MODEL, _RUN = "Output", "Model", "Run and report"
 
 
@@ -36,7 +36,7 @@ Recursive = Annotated[bool, _opt("-r", "--recursive", help="Include subfolders o
 Scale = Annotated[float, _opt("-s", "--scale", help=(
     "Output scale, 1 to 16. 4 is the model; others run the model once or twice, then resample (Lanczos)."))]
 Format = Annotated[str, _opt("-f", "--format", panel=_OUT, help=(
-    "png, jpg, webp, tiff, bmp, or same (as the input; -o FILE's extension wins)."))]
+    f"{', '.join(formats.output_names())}, or same (as the input; -o FILE's extension wins)."))]
 Suffix = Annotated[str | None, _opt("--suffix", panel=_OUT, help=(
     "Added to the stem: default _x4 (_xSCALE) next to the input, none with -o FOLDER."))]
 Quality = Annotated[int | None, _opt("-q", "--quality", panel=_OUT, help=(
@@ -121,8 +121,9 @@ def upscale(
     from eern_cli.images.encode import DEFAULT_PNG_LEVEL, SUBSAMPLING, EncodeOptions
 
     check_scale(scale)
-    fmt = {"jpeg": "jpg", "tif": "tiff"}.get(fmt.lower(), fmt.lower())
-    _check(fmt in _FORMATS, f"unknown format '{fmt}'", f"use one of {', '.join(_FORMATS)}")
+    fmt = formats.ALIASES.get(fmt.lower(), fmt.lower())
+    _check(fmt == "same" or fmt in formats.output_names(), f"unknown format '{fmt}'",
+           f"use one of {', '.join(formats.output_names())} or same")
     _check(quality is None or 1 <= quality <= 100, f"--quality must be 1-100, not {quality}")
     _check(subsampling in SUBSAMPLING, f"unknown subsampling '{subsampling}'", "use 4:2:0, 4:2:2 or 4:4:4")
     _check(compress_level is None or 0 <= compress_level <= 9, f"--compress-level must be 0-9, not {compress_level}")
@@ -141,7 +142,7 @@ def upscale(
                         on_event=report)
     if not jobs:
         raise UsageError("no images found in the inputs",
-                         hint="folders are scanned for .png .jpg .webp .tif .bmp .gif files; add -r for subfolders")
+                         hint=f"folders are scanned for {formats.extensions_text()} files; add -r for subfolders")
 
     from eern_cli.upscaler import Upscaler
 

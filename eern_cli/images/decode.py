@@ -4,7 +4,7 @@ Every image kind becomes one or more ``Frame``s of numpy arrays the model can ta
 (H x W x 3), uint8 or uint16, with an optional separate alpha plane, already turned upright by its EXIF
 orientation. Palette images become RGB (RGBA if transparent); CMYK is converted to RGB through its embedded ICC
 profile when it has one; 16-bit PNG and TIFF keep all 16 bits (see ``bit16``). ICC profile, DPI and EXIF
-(Orientation reset to 1, no thumbnail) are kept for the output. Only PNG, JPEG, WebP, TIFF, BMP and GIF are
+(Orientation reset to 1, no thumbnail) are kept for the output. Only the formats of ``formats.TABLE`` are
 opened. Anything that cannot be read raises one ``InputImageError`` naming the file.
 """
 
@@ -19,10 +19,8 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from eern_cli.errors import InputImageError, InputNotFoundError
-from eern_cli.images import bit16
+from eern_cli.images import bit16, formats
 
-FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
-EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif"})
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default: ~0.25 GB as 8-bit RGB
 ORIENTATION, EXIF_IFD, PIXEL_X, PIXEL_Y = 0x0112, 0x8769, 0xA002, 0xA003
 # Tags worth keeping from a TIFF's first IFD (the rest describe its own pixel layout).
@@ -116,7 +114,7 @@ def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_P
                               hint="raise the limit with --max-pixels if you trust it") from exc
     except UnidentifiedImageError as exc:
         raise InputImageError(f"'{name}' is not an image eern can read", path=name,
-                              hint="eern reads PNG, JPEG, WebP, TIFF, BMP and GIF") from exc
+                              hint=f"eern reads {formats.readable_labels()}") from exc
     except MemoryError as exc:
         raise InputImageError(f"not enough memory to decode '{name}'", path=name) from exc
     except Exception as exc:  # Pillow's decoders raise OSError, ValueError, SyntaxError, struct.error ...
@@ -127,7 +125,7 @@ def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_P
 
 
 def _open(data: bytes, frame: int = 0) -> Image.Image:
-    im = Image.open(io.BytesIO(data), formats=FORMATS)
+    im = Image.open(io.BytesIO(data), formats=formats.pil_names())
     if frame:
         im.seek(frame)
     return im
