@@ -18,13 +18,6 @@ from eern_cli.images import atomic, provenance
 from eern_cli.images.encode import EncodeOptions
 
 
-@pytest.fixture(scope="module")
-def upscaler():
-    from eern_cli.upscaler import Upscaler
-
-    return Upscaler(device="cpu", precision="fp32")
-
-
 def run(upscaler, inputs, *, events=None, **kw):
     plan_kw = {k: kw.pop(k) for k in ("output", "recursive", "suffix", "fmt") if k in kw}
     encode_kw = {k: kw.pop(k) for k in ("quality", "subsampling", "lossless") if k in kw}

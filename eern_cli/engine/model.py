@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SCALE = 4
+from eern_cli.engine import SCALE
+
 FEATURES = 84
 BLOCKS = 4
 # ESA's stride-2 3x3 conv followed by a 7x7 max-pool with stride 3 needs this many pixels per side.
