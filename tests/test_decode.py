@@ -148,6 +148,18 @@ def test_icc_and_dpi_are_read():
     assert d.icc == SRGB and d.dpi == pytest.approx((300, 300), abs=0.1)
 
 
+def test_no_dpi_in_means_none_out():
+    """A JPEG with EXIF but no resolution was read as 72 DPI (Pillow's guess) and written as 288 (bug)."""
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    assert read_image(encoded(smooth(), "JPEG", exif=exif.tobytes()), "e.jpg").dpi is None
+    assert read_image(encoded(smooth(), "JPEG"), "j.jpg").dpi is None
+    assert read_image(encoded(smooth(), "PNG"), "p.png").dpi is None
+    exif[0x011A], exif[0x011B], exif[0x0128] = 240.0, 240.0, 2  # a resolution in the EXIF counts
+    assert read_image(encoded(smooth(), "JPEG", exif=exif.tobytes()), "r.jpg").dpi == pytest.approx((240, 240))
+    assert read_image(encoded(smooth(), "JPEG", dpi=(300, 300)), "d.jpg").dpi == pytest.approx((300, 300))
+
+
 @pytest.mark.parametrize("fmt", ["png", "jpg", "webp", "tiff"])
 def test_outputs_carry_icc_dpi_and_provenance(fmt):
     exif = Image.Exif()

@@ -19,13 +19,14 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from eern_cli import __version__
 from eern_cli.batch.frames import upscale_frame
-from eern_cli.batch.planner import Event, Job
+from eern_cli.batch.planner import Job
 from eern_cli.batch.resample import target_size
 from eern_cli.batch.resume import verdict
 from eern_cli.errors import EernError
@@ -44,6 +45,7 @@ from eern_cli.images.encode import (
     encode,
 )
 
+Event = Callable[[dict], None]
 # Upscaled results waiting for their encoder, beyond the first: bounds memory when outputs are huge.
 MAX_PENDING_BYTES = 1 << 30
 

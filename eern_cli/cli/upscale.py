@@ -138,8 +138,10 @@ def upscale(
         output = "-"
     out_stream = sys.stderr if data_to_stdout else sys.stdout
     report = Reporter(quiet=quiet, events=events, stream=out_stream, dry_run=dry_run)
-    jobs = planner.plan(inputs, output=output, recursive=recursive, suffix=suffix, fmt=fmt, scale=scale,
-                        on_event=report)
+    planned = planner.plan(inputs, output=output, recursive=recursive, suffix=suffix, fmt=fmt, scale=scale)
+    for passed in planned.passed_over:
+        report({"event": "ignored", "input": passed.input, "reason": passed.reason})
+    jobs = planned.jobs
     if not jobs:
         raise UsageError("no images found in the inputs",
                          hint=f"folders are scanned for {formats.extensions_text()} files; add -r for subfolders")

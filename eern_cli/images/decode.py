@@ -22,7 +22,7 @@ from eern_cli.errors import InputImageError, InputNotFoundError
 from eern_cli.images import bit16, formats
 
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default: ~0.25 GB as 8-bit RGB
-ORIENTATION, EXIF_IFD, PIXEL_X, PIXEL_Y = 0x0112, 0x8769, 0xA002, 0xA003
+ORIENTATION, EXIF_IFD, PIXEL_X, PIXEL_Y, X_RESOLUTION = 0x0112, 0x8769, 0xA002, 0xA003, 0x011A
 # Tags worth keeping from a TIFF's first IFD (the rest describe its own pixel layout).
 _TIFF_EXIF_TAGS = (270, 271, 272, 305, 306, 315, 33432)
 
@@ -143,9 +143,9 @@ def _read(data: bytes, name: str, max_pixels: int | None) -> Decoded:
     _check_pixels(name, im.size, count, max_pixels)
     first_raw = bit16.high_precision_rawmode(im)  # before getexif(), which may load the pixels at 8 bits
     info = dict(im.info)
-    decoded = Decoded(name=name, format=im.format or "?", frames=[], icc=info.get("icc_profile") or None,
-                      dpi=_dpi(info.get("dpi")), loop=info.get("loop"))
     exif = im.getexif()
+    decoded = Decoded(name=name, format=im.format or "?", frames=[], icc=info.get("icc_profile") or None,
+                      dpi=_dpi(info, exif, im.format), loop=info.get("loop"))
     orientation = int(exif.get(ORIENTATION, 1) or 1)
     decoded.exif = _clean_exif(exif, im.format) if len(exif) else None
     for index in range(count):
@@ -170,10 +170,16 @@ def _check_pixels(name: str, size: tuple[int, int], count: int, max_pixels: int 
             path=name, hint="raise it with --max-pixels N if you trust the file")
 
 
-def _dpi(value) -> tuple[float, float] | None:
+def _dpi(info: dict, exif: Image.Exif, fmt: str | None) -> tuple[float, float] | None:
+    """The resolution the file states, or None: no DPI in, none out.
+
+    Pillow's JPEG reader reports 72 DPI for a file whose EXIF lacks a resolution (and JFIF's unit 0 is only an
+    aspect ratio), which eern would then have multiplied into a made-up 288 DPI."""
+    if fmt == "JPEG" and info.get("jfif_unit") not in (1, 2) and X_RESOLUTION not in exif:
+        return None
     try:
-        x, y = float(value[0]), float(value[1])
-    except (TypeError, ValueError, IndexError):
+        x, y = float(info["dpi"][0]), float(info["dpi"][1])
+    except (KeyError, TypeError, ValueError, IndexError):
         return None
     return (x, y) if x > 0 and y > 0 else None
 
