@@ -187,7 +187,7 @@ def test_encoding_overlaps_the_model(tmp_path, monkeypatch):
         return np.repeat(np.repeat(array, 4, axis=0), 4, axis=1)
 
     fake = SimpleNamespace(upscale_array=slow_nearest, weights=SimpleNamespace(sha256="0" * 64),
-                           precision=SimpleNamespace(value="fp32"), tile=0, device="cpu")
+                           precision="fp32", tile=0, device="cpu")
     src = tmp_path / "in"
     for i in range(6):
         save(src / f"{i}.png", smooth(seed=i))

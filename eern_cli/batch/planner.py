@@ -201,7 +201,7 @@ def _output_for(path, rel, output, out_dir, suffix, fmt) -> tuple[Path | None, s
         if fmt == "same":
             if named is None or not named.writable:
                 raise UsageError(f"cannot tell the output format from '{output}'",
-                                 hint=f"use an extension such as .png or .jpg, or --format "
+                                 hint=f"use an extension such as .png or .jpg, or {{format}} "
                                       f"({', '.join(formats.output_names())})")
             fmt = named.name
         elif named is not None and named.name != fmt:
@@ -234,10 +234,10 @@ def _refuse_clashes(jobs: list[Job]) -> None:
         key = _key(job.output)
         if key in inputs:
             job.error = OutputError(f"the output of '{job.source}' would overwrite the input '{inputs[key].source}'",
-                                    path=job.output, hint="choose another -o, --suffix or --format")
+                                    path=job.output, hint="choose another {output}, {suffix} or {format}")
         elif key in seen:
             job.error = OutputError(f"'{job.source}' and '{seen[key].source}' would both be written to '{job.output}'",
-                                    path=job.output, hint="use --format same, or separate output folders")
+                                    path=job.output, hint="use {format=same}, or separate output folders")
         else:
             seen[key] = job
 

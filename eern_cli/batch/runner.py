@@ -29,12 +29,11 @@ from eern_cli.batch.frames import upscale_frame
 from eern_cli.batch.planner import Job
 from eern_cli.batch.resample import target_size
 from eern_cli.batch.resume import verdict
-from eern_cli.errors import EernError
+from eern_cli.errors import EernError, as_argument, render_hint
 from eern_cli.images import atomic, formats, provenance
 from eern_cli.images.decode import (
     DEFAULT_MAX_PIXELS,
     Decoded,
-    configure_pillow,
     read_file,
     read_image,
 )
@@ -44,6 +43,7 @@ from eern_cli.images.encode import (
     check_output,
     encode,
 )
+from eern_cli.protocols import BatchUpscaler
 
 Event = Callable[[dict], None]
 # Upscaled results waiting for their encoder, beyond the first: bounds memory when outputs are huge.
@@ -60,6 +60,8 @@ class RunOptions:
     workers: int = 2  # decode threads and encode threads (each)
     debug: bool = False  # re-raise unexpected errors (a bug of ours) instead of failing the file
     encode: EncodeOptions = field(default_factory=EncodeOptions)
+    # How a failure's hint writes a setting: as an argument (``scale=2``), or, from the CLI, as its flag.
+    setting: Callable[[str, str | None], str] = as_argument
 
 
 @dataclass
@@ -95,10 +97,12 @@ class _Pending:
     nbytes: int
 
 
-def run(jobs: list[Job], upscaler, options: RunOptions, on_event: Event | None = None, *,
+def run(jobs: list[Job], upscaler: BatchUpscaler, options: RunOptions, on_event: Event | None = None, *,
         stdin=None, stdout=None) -> Summary:
-    """Process ``jobs`` with ``upscaler`` (an ``Upscaler``); never raises for a single file's problem."""
-    configure_pillow()
+    """Process ``jobs`` with ``upscaler`` (an ``Upscaler``); never raises for a single file's problem.
+
+    ``options.max_pixels`` is the decompression-bomb guard; Pillow's own, process-wide one also refuses
+    images above 179 Mpx unless ``eern_cli.images.decode.configure_pillow()`` was called (the CLI does)."""
     emit = on_event or (lambda e: None)
     stdin = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
     stdout = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
@@ -107,7 +111,7 @@ def run(jobs: list[Job], upscaler, options: RunOptions, on_event: Event | None =
 
 
 class _Batch:
-    def __init__(self, jobs, upscaler, options: RunOptions, emit: Event, stdin, stdout) -> None:
+    def __init__(self, jobs: list[Job], upscaler: BatchUpscaler, options: RunOptions, emit: Event, stdin, stdout) -> None:
         self.jobs, self.up, self.opts, self.emit = jobs, upscaler, options, emit
         self.stdin, self.stdout = stdin, stdout
         self.summary = Summary(total=len(jobs))
@@ -118,7 +122,7 @@ class _Batch:
     # ------------------------------------------------------------------------------------------ settings
     def settings(self, fmt: str) -> dict:
         encode = EncodeOptions(**{**asdict(self.opts.encode), "format": fmt})
-        return {"weights": self.up.weights.sha256, "scale": self.opts.scale, "precision": self.up.precision.value,
+        return {"weights": self.up.weights.sha256, "scale": self.opts.scale, "precision": self.up.precision,
                 "alpha": self.opts.alpha, **encode.output_settings()}
 
     # ------------------------------------------------------------------------------------------ workers
@@ -163,7 +167,7 @@ class _Batch:
     def run(self) -> Summary:
         started = time.perf_counter()
         self.emit({"event": "start", "total": len(self.jobs), "version": __version__, "device": str(self.up.device),
-                   "precision": self.up.precision.value, "tile": self.up.tile, "scale": self.opts.scale,
+                   "precision": self.up.precision, "tile": self.up.tile, "scale": self.opts.scale,
                    "weights_sha256": self.up.weights.sha256, "dry_run": self.opts.dry_run})
         if not self.opts.dry_run:  # temporaries left by a crashed or killed run
             for folder in {job.output.parent for job in self.jobs if job.output is not None and not job.error}:
@@ -242,7 +246,7 @@ class _Batch:
     def metadata(self, decoded: Decoded, sha: str, fmt: str) -> Metadata:
         scale = self.opts.scale
         record = provenance.make(weights_sha256=self.up.weights.sha256, scale=scale, tile=self.up.tile,
-                                 precision=self.up.precision.value, device=str(self.up.device), alpha=self.opts.alpha,
+                                 precision=self.up.precision, device=str(self.up.device), alpha=self.opts.alpha,
                                  input_sha256=sha, settings=self.settings(fmt))
         dpi = None if decoded.dpi is None else (decoded.dpi[0] * scale, decoded.dpi[1] * scale)
         return Metadata(icc=decoded.icc, dpi=dpi, exif=decoded.exif, loop=decoded.loop, provenance=record)
@@ -265,11 +269,12 @@ class _Batch:
 
     def fail(self, job: Job, exc: BaseException) -> None:
         if isinstance(exc, EernError):
-            message, hint = exc.message, exc.hint
+            message, hint = exc.message, exc.hint_template
         elif isinstance(exc, MemoryError):
-            message, hint = f"out of memory upscaling '{job.source}'", "use a smaller --tile or --scale"
+            message, hint = f"out of memory upscaling '{job.source}'", "use a smaller {tile} or {scale}"
         else:
-            message, hint = f"{type(exc).__name__}: {exc}", "re-run with --debug and report it if it persists"
+            message, hint = f"{type(exc).__name__}: {exc}", "re-run with {debug=True} and report it if it persists"
+        hint = render_hint(hint, self.opts.setting)
         self.summary.failed += 1
         self.summary.failures.append({"input": job.source, "error": message, "hint": hint})
         self.emit({"event": "file_failed", "index": job.index, "input": job.source, "output": _shown(job.output),

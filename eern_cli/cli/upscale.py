@@ -115,9 +115,11 @@ def upscale(
 ) -> None:
     """Upscale images with EERN (the help text is ``_HELP``)."""
     from eern_cli.batch import planner
+    from eern_cli.cli.app import as_flag
     from eern_cli.batch import runner as batch
+    from eern_cli.batch.frames import ALPHA_MODES
     from eern_cli.batch.resample import check_scale
-    from eern_cli.images.decode import DEFAULT_MAX_PIXELS
+    from eern_cli.images.decode import DEFAULT_MAX_PIXELS, configure_pillow
     from eern_cli.images.encode import DEFAULT_PNG_LEVEL, SUBSAMPLING, EncodeOptions
 
     check_scale(scale)
@@ -127,7 +129,7 @@ def upscale(
     _check(quality is None or 1 <= quality <= 100, f"--quality must be 1-100, not {quality}")
     _check(subsampling in SUBSAMPLING, f"unknown subsampling '{subsampling}'", "use 4:2:0, 4:2:2 or 4:4:4")
     _check(compress_level is None or 0 <= compress_level <= 9, f"--compress-level must be 0-9, not {compress_level}")
-    _check(alpha in ("model", "bicubic"), f"unknown alpha mode '{alpha}'", "use model or bicubic")
+    _check(alpha in ALPHA_MODES, f"unknown alpha mode '{alpha}'", f"use {' or '.join(ALPHA_MODES)}")
     _check(workers >= 1, f"--workers must be at least 1, not {workers}")
     _check(threads is None or threads >= 1, f"--threads must be at least 1, not {threads}")
     _check(max_pixels is None or max_pixels >= 0, f"--max-pixels must be 0 or more, not {max_pixels}")
@@ -146,6 +148,7 @@ def upscale(
         raise UsageError("no images found in the inputs",
                          hint=f"folders are scanned for {formats.extensions_text()} files; add -r for subfolders")
 
+    from eern_cli.engine.allocator import keep_freed_memory
     from eern_cli.upscaler import Upscaler
 
     # Pillow warns about oddities of a file (corrupt EXIF, ...) on stderr with its own source path and no file
@@ -156,10 +159,16 @@ def upscale(
 
         torch.set_num_threads(threads)
     upscaler = Upscaler(weights, device=device, precision=precision, tile=tile, scratch=_scratch(scratch))
+    # Process-wide settings, set once here (the library leaves them alone): eern's --max-pixels replaces
+    # Pillow's global pixel guard, and on a CPU glibc keeps freed tile buffers for reuse (allocator.py).
+    configure_pillow()
+    if upscaler.device.type == "cpu":
+        keep_freed_memory()
     options = batch.RunOptions(
         scale=scale, alpha=alpha, overwrite=overwrite, dry_run=dry_run, workers=workers,
         max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None),
         debug=os.environ.get("EERN_DEBUG", "") not in ("", "0"),
+        setting=as_flag,
         encode=EncodeOptions(quality=quality, subsampling=subsampling, lossless=lossless,
                              compress_level=DEFAULT_PNG_LEVEL if compress_level is None else compress_level),
     )

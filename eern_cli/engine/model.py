@@ -66,7 +66,7 @@ class ResidualBlockESA(nn.Module):
 
 
 class EERN(nn.Module):
-    """x4 super-resolution. Input and output are RGB on the 0..255 float scale (no normalisation).
+    """x4 super-resolution; tensors in and out follow the tensor contract in ``eern_cli.upscaler``.
 
     ``forward`` is the whole-frame reference: the tiled engine (``eern_cli.engine.tiled``) reproduces it.
     """

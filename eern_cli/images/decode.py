@@ -68,7 +68,8 @@ class Decoded:
 
 def configure_pillow() -> None:
     """Let eern's own pixel limit (``max_pixels``) be the decompression-bomb guard, instead of Pillow's global one,
-    so that raising ``--max-pixels`` works and eern can re-open its own large outputs. Process-wide; idempotent."""
+    so that raising ``--max-pixels`` works and eern can re-open its own large outputs. Process-wide, so the
+    library never calls it: the CLI does, once per command, and a program that embeds the batch runner may."""
     Image.MAX_IMAGE_PIXELS = None
     ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -111,7 +112,7 @@ def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_P
         raise
     except Image.DecompressionBombError as exc:
         raise InputImageError(f"'{name}' is too large to open safely ({exc})", path=name,
-                              hint="raise the limit with --max-pixels if you trust it") from exc
+                              hint="raise the limit ({max_pixels=N}) if you trust it") from exc
     except UnidentifiedImageError as exc:
         raise InputImageError(f"'{name}' is not an image eern can read", path=name,
                               hint=f"eern reads {formats.readable_labels()}") from exc
@@ -167,7 +168,7 @@ def _check_pixels(name: str, size: tuple[int, int], count: int, max_pixels: int 
         raise InputImageError(
             f"'{name}' is {width}x{height}{frames} = {width * height * count / 1e6:.1f} Mpx, above the limit of "
             f"{max_pixels / 1e6:.1f} Mpx (a guard against decompression bombs)",
-            path=name, hint="raise it with --max-pixels N if you trust the file")
+            path=name, hint="raise it with {max_pixels=N} if you trust the file")
 
 
 def _dpi(info: dict, exif: Image.Exif, fmt: str | None) -> tuple[float, float] | None:

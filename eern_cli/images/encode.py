@@ -58,11 +58,11 @@ def check_output(fmt: str, size: tuple[int, int], frames: int, name: str) -> Non
         big = [f.name for f in formats.TABLE if f.writable and f.max_side >= max(width, height)]
         raise OutputError(f"the output of '{name}' would be {width}x{height}, above {row.label}'s limit of "
                           f"{row.max_side} px per side", path=name,
-                          hint=f"use --format {' or '.join(big)}, or a smaller --scale")
+                          hint=f"use {{format={' or '.join(big)}}}, or a smaller {{scale}}")
     if frames > 1 and not row.frames:
         keep = [f.name for f in formats.TABLE if f.writable and f.frames]
         raise OutputError(f"'{name}' has {frames} frames and {row.label} holds one", path=name,
-                          hint=f"use --format {', '.join(keep)} to keep every frame")
+                          hint=f"use {{format={', '.join(keep)}}} to keep every frame")
 
 
 @dataclass

@@ -49,7 +49,7 @@ SCHEME = "hf://"
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SPEC_FORM = "expected hf://OWNER/REPO/PATH/IN/REPO.ext[@REVISION]"
-_OFFLINE_HINT = "run once online or pass --weights PATH"
+_OFFLINE_HINT = "run once online or use {weights=PATH}"
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _FS_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT}
 
@@ -265,7 +265,7 @@ def _translate(exc: Exception, ref: HubRef, *, offline: bool) -> EernError:
         reason = f" ({_first_line(cause)})" if cause is not None else ""
         return DownloadError(
             f"could not reach {endpoint()} to download {ref}{reason}, and it is not cached",
-            hint="check the connection and retry, or pass --weights PATH",
+            hint="check the connection and retry, or use {weights=PATH}",
         )
     if isinstance(exc, EntryNotFoundError):
         return WeightsNotFoundError(

@@ -67,7 +67,7 @@ def load_weights(spec: str | os.PathLike[str] | None = None) -> LoadedWeights:
         path = bundled_checkpoint_path()
         if not path.is_file():
             raise WeightsNotFoundError(
-                "the bundled checkpoint is missing", path=path, hint="reinstall eern or pass --weights PATH"
+                "the bundled checkpoint is missing", path=path, hint="reinstall eern or use {weights=PATH}"
             )
         return load_pinned(path, OFFICIAL, source="bundled")
     if isinstance(spec, str) and spec.startswith("hf://"):
@@ -115,7 +115,7 @@ def _load(path: Path, *, source: str) -> LoadedWeights:
 
 def _read(path: Path) -> bytes:
     if not path.exists():
-        raise WeightsNotFoundError("checkpoint not found", path=path, hint="check the path given to --weights")
+        raise WeightsNotFoundError("checkpoint not found", path=path, hint="check the path given as {weights}")
     if path.is_dir():
         raise WeightsError("checkpoint path is a directory, not a file", path=path)
     try:
