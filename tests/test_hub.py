@@ -216,7 +216,7 @@ def test_offline_cold_cache(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(WeightsNotFoundError) as info:
         hub.download(REF)
-    assert "offline" in str(info.value) and info.value.hint == "run once online or pass --weights PATH"
+    assert "offline" in str(info.value) and info.value.hint == "run once online or use weights=PATH"
     assert fake_hub.log == []
 
 

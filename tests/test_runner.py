@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 from helpers_images import decodes_completely, encoded, save, smooth
 from PIL import Image
 
 from eern_cli.batch import runner as batch
 from eern_cli.batch.planner import plan
-from eern_cli.errors import InputNotFoundError, OutputError, UsageError
 from eern_cli.images import atomic, provenance
 from eern_cli.images.encode import EncodeOptions
+from eern_cli.weights.checkpoints import sha256_file
 
 
 def run(upscaler, inputs, *, events=None, **kw):
@@ -59,7 +57,7 @@ def test_output_is_the_model_result_with_provenance(tmp_path, upscaler):
     out = Image.open(tmp_path / "a_x4.png")
     assert np.array_equal(np.asarray(out), upscaler.upscale_array(rgb))
     record = provenance.from_image(out)
-    assert record.input_sha256 == provenance.file_sha256(a)
+    assert record.input_sha256 == sha256_file(a)
     assert record.weights_sha256 == upscaler.weights.sha256 and record.precision == "fp32" and record.scale == 4
 
 

@@ -20,11 +20,9 @@ from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from eern_cli.errors import InputImageError, InputNotFoundError
 from eern_cli.images import bit16, formats
+from eern_cli.images import exif as exif_tags
 
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default: ~0.25 GB as 8-bit RGB
-ORIENTATION, EXIF_IFD, PIXEL_X, PIXEL_Y, X_RESOLUTION = 0x0112, 0x8769, 0xA002, 0xA003, 0x011A
-# Tags worth keeping from a TIFF's first IFD (the rest describe its own pixel layout).
-_TIFF_EXIF_TAGS = (270, 271, 272, 305, 306, 315, 33432)
 
 
 @dataclass
@@ -147,8 +145,8 @@ def _read(data: bytes, name: str, max_pixels: int | None) -> Decoded:
     exif = im.getexif()
     decoded = Decoded(name=name, format=im.format or "?", frames=[], icc=info.get("icc_profile") or None,
                       dpi=_dpi(info, exif, im.format), loop=info.get("loop"))
-    orientation = int(exif.get(ORIENTATION, 1) or 1)
-    decoded.exif = _clean_exif(exif, im.format) if len(exif) else None
+    orientation = exif_tags.orientation(exif)
+    decoded.exif = exif_tags.for_output(exif, im.format)
     for index in range(count):
         frame_im = im if index == 0 else _open(data, index)
         _check_pixels(name, frame_im.size, count, max_pixels)  # any frame or page may declare its own size
@@ -176,33 +174,13 @@ def _dpi(info: dict, exif: Image.Exif, fmt: str | None) -> tuple[float, float] |
 
     Pillow's JPEG reader reports 72 DPI for a file whose EXIF lacks a resolution (and JFIF's unit 0 is only an
     aspect ratio), which eern would then have multiplied into a made-up 288 DPI."""
-    if fmt == "JPEG" and info.get("jfif_unit") not in (1, 2) and X_RESOLUTION not in exif:
+    if fmt == "JPEG" and info.get("jfif_unit") not in (1, 2) and exif_tags.X_RESOLUTION not in exif:
         return None
     try:
         x, y = float(info["dpi"][0]), float(info["dpi"][1])
     except (KeyError, TypeError, ValueError, IndexError):
         return None
     return (x, y) if x > 0 and y > 0 else None
-
-
-def _clean_exif(exif: Image.Exif, fmt: str | None) -> bytes | None:
-    """EXIF for the output: orientation 1 (the pixels are turned), no thumbnail, only real EXIF for TIFF inputs."""
-    if fmt == "TIFF":
-        kept = Image.Exif()
-        for tag in _TIFF_EXIF_TAGS:
-            if tag in exif:
-                kept[tag] = exif[tag]
-        sub = exif.get_ifd(EXIF_IFD)
-        if sub:
-            kept[EXIF_IFD] = dict(sub)
-        exif = kept
-        if not len(exif):
-            return None
-    exif[ORIENTATION] = 1
-    try:
-        return exif.tobytes()  # IFD0 and its sub-IFDs; the thumbnail's IFD1 is not written
-    except Exception:
-        return None  # malformed EXIF is dropped, not fatal
 
 
 def _orient(a: np.ndarray, orientation: int) -> np.ndarray:

@@ -17,7 +17,8 @@ from PIL import Image, PngImagePlugin
 
 from eern_cli.errors import OutputError, UsageError
 from eern_cli.images import bit16, formats
-from eern_cli.images.decode import EXIF_IFD, PIXEL_X, PIXEL_Y, Frame
+from eern_cli.images import exif as exif_tags
+from eern_cli.images.decode import Frame
 from eern_cli.images.provenance import PNG_KEY, Provenance, xmp_packet
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
@@ -80,7 +81,7 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
     row = formats.get(fmt)
     formats.load_plugin(row)
     width, height = frames[0].size
-    exif = _exif_for(meta.exif, width, height)
+    exif = exif_tags.resized(meta.exif, width, height)
     xmp = xmp_packet(meta.provenance) if meta.provenance else None
     sixteen = frames[0].color.dtype == np.uint16
     if sixteen and fmt == "tiff":
@@ -116,7 +117,7 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
         params.update(quality=opts.effective_quality if not opts.lossless else 100, lossless=opts.lossless, method=4)
         params.update({k: v for k, v in (("exif", exif), ("xmp", xmp)) if v})
     elif fmt == "tiff":
-        tiffinfo = _tiff_tags(meta.exif)
+        tiffinfo: dict = exif_tags.tiff_tags(meta.exif)
         if xmp:
             tiffinfo[700] = xmp
             tiffinfo[305] = meta.provenance.software
@@ -162,38 +163,6 @@ def _to_pil(frame: Frame, row: formats.ImageFormat, notes: list[str], *, keep16:
         image = Image.fromarray(np.stack([color, alpha], axis=-1), "LA")
         return image if row.grey_alpha else image.convert("RGBA")
     return Image.fromarray(np.concatenate([color, alpha[..., None]], axis=-1), "RGBA")
-
-
-def _exif_for(exif: bytes | None, width: int, height: int) -> bytes | None:
-    """The input's EXIF with the new pixel dimensions (orientation was reset when it was read)."""
-    if not exif:
-        return None
-    try:
-        data = Image.Exif()
-        data.load(exif)
-        sub = data.get_ifd(EXIF_IFD)
-        if PIXEL_X in sub or PIXEL_Y in sub:
-            sub[PIXEL_X], sub[PIXEL_Y] = width, height
-        return data.tobytes()
-    except Exception:
-        return exif
-
-
-def _tiff_tags(exif: bytes | None) -> dict:
-    """The descriptive IFD0 tags of the input's EXIF (camera, date, author), which a TIFF holds as its own tags.
-    (Pillow's libtiff writer cannot embed an EXIF sub-IFD, so exposure data is not carried into TIFF outputs.)"""
-    tags: dict = {}
-    if not exif:
-        return tags
-    try:
-        data = Image.Exif()
-        data.load(exif)
-        for tag in (270, 271, 272, 306, 315, 33432):
-            if isinstance(data.get(tag), str):
-                tags[tag] = data[tag]
-    except Exception:
-        pass
-    return tags
 
 
 def _add(notes: list[str], text: str) -> None:
