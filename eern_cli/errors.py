@@ -28,6 +28,12 @@ def render_hint(template: str | None, setting: Callable[[str, str | None], str] 
     return _SETTING.sub(lambda m: setting(m.group(1), m.group(2)), template)
 
 
+def first_line(exc: BaseException | str) -> str:
+    """The first line of an exception's text (libraries' messages run to pages), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class EernError(Exception):
     """Base class: ``path`` is the file concerned (if any), ``size`` the image's (width, height) where it
     matters, ``hint`` what the user can do about it."""

@@ -40,7 +40,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if _mps_available():
+        if mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -58,14 +58,14 @@ def resolve_device(name: str = "auto") -> torch.device:
                 f"there is no GPU {device.index} (this machine has {torch.cuda.device_count()})",
                 hint="pick an index from 'eern info'",
             )
-    elif device.type == "mps" and not _mps_available():
+    elif device.type == "mps" and not mps_available():
         raise DeviceError("MPS was asked for but is not available", hint="use {device=cpu}")
     elif device.type not in ("cpu", "cuda", "mps"):
         raise UsageError(f"unsupported device '{name}'", hint="use auto, cpu, cuda, cuda:N or mps")
     return device
 
 
-def _mps_available() -> bool:
+def mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
 

@@ -42,6 +42,7 @@ from eern_cli.errors import (
     OutputError,
     UsageError,
     WeightsNotFoundError,
+    first_line,
 )
 from eern_cli.weights import checkpoints
 
@@ -91,7 +92,7 @@ def parse_ref(spec: str) -> HubRef:
     try:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
-        raise UsageError(f"invalid repository name {repo_id!r} in {spec!r}: {_first_line(exc)}") from exc
+        raise UsageError(f"invalid repository name {repo_id!r} in {spec!r}: {first_line(exc)}") from exc
     return HubRef(repo_id, "/".join(path), revision)
 
 
@@ -152,7 +153,7 @@ def download(ref: HubRef, *, expected_sha256: str | None = None) -> Path:
     except Exception as exc:  # every library/network error becomes exactly one of ours
         if unreachable is not None:
             raise DownloadError(
-                f"could not reach {endpoint()} to download {ref} ({_first_line(unreachable)}), and it is not cached",
+                f"could not reach {endpoint()} to download {ref} ({first_line(unreachable)}), and it is not cached",
                 hint="check the connection; with no network, set HF_HUB_OFFLINE=1 to use only the cache",
             ) from unreachable
         raise _translate(exc, ref, offline=is_offline) from exc
@@ -231,11 +232,6 @@ def _verify(pointer: Path, ref: HubRef, expected: str, basis: str) -> None:
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _translate(exc: Exception, ref: HubRef, *, offline: bool) -> EernError:
     """One library exception to one eern error. Order matters: several hub errors subclass each other."""
     rev = ref.revision or "main"
@@ -262,7 +258,7 @@ def _translate(exc: Exception, ref: HubRef, *, offline: bool) -> EernError:
             )
         if isinstance(cause, FileMetadataError):
             return _not_a_hub(ref)
-        reason = f" ({_first_line(cause)})" if cause is not None else ""
+        reason = f" ({first_line(cause)})" if cause is not None else ""
         return DownloadError(
             f"could not reach {endpoint()} to download {ref}{reason}, and it is not cached",
             hint="check the connection and retry, or use {weights=PATH}",
@@ -294,9 +290,9 @@ def _translate(exc: Exception, ref: HubRef, *, offline: bool) -> EernError:
             hint="free some space, or set HF_HOME to a writable directory",
         )
     if isinstance(exc, HFValidationError):
-        return UsageError(f"invalid hub reference {ref}: {_first_line(exc)}")
+        return UsageError(f"invalid hub reference {ref}: {first_line(exc)}")
     return DownloadError(
-        f"the download of {ref} failed: {type(exc).__name__}: {_first_line(exc)}",
+        f"the download of {ref} failed: {type(exc).__name__}: {first_line(exc)}",
         hint="check the connection and retry",
     )
 
