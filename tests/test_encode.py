@@ -43,7 +43,8 @@ def test_16_bit_to_8_bit_formats_is_noted():
 def test_jpeg_flattens_alpha_onto_white():
     rgba = disk_rgba()
     buf = io.BytesIO()
-    notes = encode(buf, [Frame(rgba[..., :3], rgba[..., 3])], encode_metadata(), EncodeOptions(format="jpg", quality=95))
+    frame = Frame(rgba[..., :3], rgba[..., 3])
+    notes = encode(buf, [frame], encode_metadata(), EncodeOptions(format="jpg", quality=95))
     out = np.asarray(Image.open(buf))
     assert out[0, 0].min() > 240 and any("white" in n for n in notes)
 

@@ -25,7 +25,8 @@ def test_a_hint_names_settings_as_arguments_in_the_library_and_as_flags_in_the_c
                                          needed_bytes=40 << 30, available_bytes=8 << 30,
                                          hint="use {scratch=DIR} or {precision=bf16}, or re-run with {debug=True}")
     assert exc.hint == "use scratch=DIR or precision=bf16, or re-run with debug=True"
-    assert str(exc) == "a 9000x9000 image needs about 40 GiB. Use scratch=DIR or precision=bf16, or re-run with debug=True"
+    assert str(exc) == ("a 9000x9000 image needs about 40 GiB. "
+                        "Use scratch=DIR or precision=bf16, or re-run with debug=True")
     assert error_line(exc) == ("eern: error: a 9000x9000 image needs about 40 GiB. "
                                "Use --scratch DIR or --precision bf16, or re-run with --debug")
     assert (exc.size, exc.needed_bytes, exc.available_bytes) == ((9000, 9000), 40 << 30, 8 << 30)

@@ -68,7 +68,8 @@ def plan(inputs: list[str], *, output: str | None = None, recursive: bool = Fals
     if not inputs:
         raise UsageError("no input given", hint="name image files, folders or patterns, or - for standard input")
     if fmt != "same" and fmt not in formats.output_names():
-        raise UsageError(f"unknown output format '{fmt}'", hint=f"use one of {', '.join(formats.output_names())} or same")
+        raise UsageError(f"unknown output format '{fmt}'",
+                         hint=f"use one of {', '.join(formats.output_names())} or same")
     if "-" in inputs and len(inputs) > 1:
         raise UsageError("'-' (standard input) cannot be mixed with other inputs")
     out_dir = _output_dir(inputs, output)

@@ -111,7 +111,8 @@ def run(jobs: list[Job], upscaler: BatchUpscaler, options: RunOptions, on_event:
 
 
 class _Batch:
-    def __init__(self, jobs: list[Job], upscaler: BatchUpscaler, options: RunOptions, emit: Event, stdin, stdout) -> None:
+    def __init__(self, jobs: list[Job], upscaler: BatchUpscaler, options: RunOptions, emit: Event, stdin,
+                 stdout) -> None:
         self.jobs, self.up, self.opts, self.emit = jobs, upscaler, options, emit
         self.stdin, self.stdout = stdin, stdout
         self.summary = Summary(total=len(jobs))

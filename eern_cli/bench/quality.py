@@ -39,7 +39,8 @@ class Pair:
 
 
 def _images(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in formats.input_extensions()}
+    extensions = formats.input_extensions()
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in extensions}
 
 
 def find_pairs(dataset: Path | None = None, *, hr: Path | None = None, lr: Path | None = None) -> list[Pair]:

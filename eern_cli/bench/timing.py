@@ -194,7 +194,8 @@ class SpeedBenchmark:
     """
 
     def __init__(
-        self, runners: dict[Variant, TensorUpscaler], sizes: list[tuple[int, int]], *, backend: CpuBackend | CudaBackend,
+        self, runners: dict[Variant, TensorUpscaler], sizes: list[tuple[int, int]], *,
+        backend: CpuBackend | CudaBackend,
         repeat: int, warmup: int, on_step: Callable[[str], None] | None = None, seed: int = 0,
     ) -> None:
         if repeat < 1 or warmup < 0:
