@@ -115,10 +115,10 @@ def upscale(
 ) -> None:
     """Upscale images with EERN (the help text is ``_HELP``)."""
     from eern_cli.batch import planner
-    from eern_cli.cli.app import as_flag
     from eern_cli.batch import runner as batch
     from eern_cli.batch.frames import ALPHA_MODES
     from eern_cli.batch.resample import check_scale
+    from eern_cli.cli.app import as_flag
     from eern_cli.images.decode import DEFAULT_MAX_PIXELS, configure_pillow
     from eern_cli.images.encode import DEFAULT_PNG_LEVEL, SUBSAMPLING, EncodeOptions
 
