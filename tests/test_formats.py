@@ -52,6 +52,17 @@ def test_a_plugin_row_that_is_not_installed_says_what_to_install() -> None:
     assert "pip install 'eern[formats]'" in str(info.value)
 
 
+def test_a_file_of_a_plugin_format_says_what_to_install(monkeypatch) -> None:
+    """One row adds a format: its extension is scanned for, and reading it without the extra says what to install."""
+    row = formats.ImageFormat("heic", "HEIF", "HEIC", (".heic",), plugin="eern_no_such_plugin:register",
+                              extra="formats")
+    monkeypatch.setattr(formats, "TABLE", (*formats.TABLE, row))
+    assert ".heic" in formats.input_extensions() and "heic" in formats.output_names()
+    with pytest.raises(MissingExtraError) as info:
+        read_image(b"\0\0\0\x18ftypheic", "photo.heic")
+    assert info.value.path == "photo.heic" and "eern[formats]" in str(info.value)
+
+
 def test_gif_is_a_full_output_format(tmp_path) -> None:
     """``-f gif`` was refused by the CLI while ``-o x.gif`` worked (bug: four copies of the table)."""
     src = save(tmp_path / "a.png", smooth(12, 10))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
-from eern_cli.errors import InputImageError, InputNotFoundError
+from eern_cli.errors import InputImageError, InputNotFoundError, MissingExtraError
 from eern_cli.images import bit16, formats
 from eern_cli.images import exif as exif_tags
 
@@ -106,7 +106,7 @@ def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_P
     """Decode ``data`` (the bytes of the file called ``name``); raise ``InputImageError`` naming it on any problem."""
     try:
         return _read(data, name, max_pixels)
-    except InputImageError:
+    except (InputImageError, MissingExtraError):
         raise
     except Image.DecompressionBombError as exc:
         raise InputImageError(f"'{name}' is too large to open safely ({exc})", path=name,
@@ -133,6 +133,7 @@ def _open(data: bytes, frame: int = 0) -> Image.Image:
 def _read(data: bytes, name: str, max_pixels: int | None) -> Decoded:
     if not data:
         raise InputImageError(f"'{name}' is empty (0 bytes)", path=name)
+    formats.load_plugin_for(name)
     im = _open(data)
     if im.format == "GIF" and not data.endswith(b";"):
         # Pillow decodes a cut GIF "successfully" with the frames it got: a half download, not an image.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from eern_cli.errors import MissingExtraError
 
@@ -47,14 +48,16 @@ TABLE: tuple[ImageFormat, ...] = (
     # Transparency is on or off per pixel (one palette entry); colours are quantised to 256.
     ImageFormat("gif", "GIF", "GIF", (".gif",), max_side=65535, frames=True, animated=True),
 )
-BY_NAME: dict[str, ImageFormat] = {f.name: f for f in TABLE}
 ALIASES = {"jpeg": "jpg", "tif": "tiff"}
 
 
 def get(name: str) -> ImageFormat:
     """The row for an output format name (``jpeg`` and ``tif`` accepted); ``KeyError`` if there is none."""
-    key = name.lower()
-    return BY_NAME[ALIASES.get(key, key)]
+    key = ALIASES.get(name.lower(), name.lower())
+    row = next((f for f in TABLE if f.name == key), None)
+    if row is None:
+        raise KeyError(name)
+    return row
 
 
 def output_names() -> tuple[str, ...]:
@@ -94,7 +97,15 @@ def extensions_text() -> str:
     return " ".join(e for f in TABLE for e in f.extensions)
 
 
-def load_plugin(fmt: ImageFormat) -> None:
+def load_plugin_for(file_name: str) -> None:
+    """Before reading ``file_name``: register the plugin its extension's format needs (``MissingExtraError`` if
+    that is not installed); no other plugin is imported."""
+    row = from_extension(PurePath(file_name).suffix)
+    if row is not None:
+        load_plugin(row, path=file_name)
+
+
+def load_plugin(fmt: ImageFormat, *, path: str | None = None) -> None:
     """Register ``fmt``'s Pillow plugin, if it has one; ``MissingExtraError`` saying what to install if absent."""
     if fmt.plugin is None:
         return
@@ -103,6 +114,6 @@ def load_plugin(fmt: ImageFormat) -> None:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise MissingExtraError(f"{fmt.label} needs the optional package '{module_name}'", extra=fmt.extra,
-                                package=module_name) from exc
+                                package=module_name, path=path) from exc
     if function:
         getattr(module, function)()
