@@ -69,7 +69,7 @@ MULTI_FRAME = {"apng", "webp-anim", "tiff-pages", "gif-anim"}
 
 @pytest.fixture(autouse=True)
 def _pillow_as_eern_runs_it():
-    configure_pillow()  # what batch.run does: eern's own pixel limit, never LOAD_TRUNCATED_IMAGES
+    configure_pillow()  # what the CLI does: eern's own pixel limit, never LOAD_TRUNCATED_IMAGES
 
 
 def _read(data: bytes, name: str, **kw):
