@@ -27,7 +27,6 @@ class ImageFormat:
     max_side: int = UNLIMITED  # pixels per side the format can hold
     frames: bool = False  # holds several frames or pages
     animated: bool = False  # frames carry durations and a loop count
-    sixteen_bit: bool = False  # eern writes 16-bit results at 16 bits
     alpha: bool = True  # holds transparency (JPEG does not: flattened onto white)
     grey_alpha: bool = False  # holds grey + alpha as such (others get RGBA)
     dpi: bool = False  # records a resolution
@@ -37,12 +36,10 @@ class ImageFormat:
 
 
 TABLE: tuple[ImageFormat, ...] = (
-    ImageFormat("png", "PNG", "PNG", (".png",), frames=True, animated=True, sixteen_bit=True, grey_alpha=True,
-                dpi=True),
+    ImageFormat("png", "PNG", "PNG", (".png",), frames=True, animated=True, grey_alpha=True, dpi=True),
     ImageFormat("jpg", "JPEG", "JPEG", (".jpg", ".jpeg", ".jpe", ".jfif"), max_side=65500, alpha=False, dpi=True),
     ImageFormat("webp", "WEBP", "WebP", (".webp",), max_side=16383, frames=True, animated=True),
-    ImageFormat("tiff", "TIFF", "TIFF", (".tif", ".tiff"), frames=True, sixteen_bit=True, grey_alpha=True,
-                dpi=True),
+    ImageFormat("tiff", "TIFF", "TIFF", (".tif", ".tiff"), frames=True, grey_alpha=True, dpi=True),
     # Pillow writes RGBA as a 32-bit BI_RGB bitmap, whose fourth byte readers ignore: no real transparency.
     ImageFormat("bmp", "BMP", "BMP", (".bmp", ".dib"), alpha=False, dpi=True),
     # Transparency is on or off per pixel (one palette entry); colours are quantised to 256.
