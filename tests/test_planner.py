@@ -128,3 +128,12 @@ def test_what_is_passed_over_reaches_the_user(tmp_path):
     assert f"{tmp_path / 'tree' / 'a_x4.png'} ({EERN_OUTPUT})" in err
     assert f"{tmp_path / 'tree' / 'sub'} ({SUBFOLDER})" in err
     assert "a_x4.png" not in result.stdout.decode()  # not planned
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_looking_for_provenance_never_opens_a_fifo(tmp_path):
+    """Reading a FIFO's header would block for ever: it is planned like any file, and fails when it is read."""
+    save(tmp_path / "d" / "a.png", smooth())
+    os.mkfifo(tmp_path / "d" / "pipe.png")
+    planned = plan([str(tmp_path / "d")], output=str(tmp_path / "out"))
+    assert [j.input.name for j in planned.jobs] == ["a.png", "pipe.png"]

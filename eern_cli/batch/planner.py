@@ -163,7 +163,7 @@ def _scan(base: Path, files, out_dir, suffix, scale, passed_over: list[PassedOve
         if path.suffix.lower() not in extensions:
             passed_over.append(PassedOver(str(path), NOT_AN_IMAGE))
             continue
-        if provenance.read(path) is not None:
+        if path.is_file() and provenance.read(path) is not None:  # a FIFO or device would block or never end
             passed_over.append(PassedOver(str(path), EERN_OUTPUT))
             continue
         if out_dir is None and own_suffix and path.stem.endswith(own_suffix) and \

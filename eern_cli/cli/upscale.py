@@ -140,6 +140,9 @@ def upscale(
         output = "-"
     out_stream = sys.stderr if data_to_stdout else sys.stdout
     report = Reporter(quiet=quiet, events=events, stream=out_stream, dry_run=dry_run)
+    # Pillow warns about oddities of a file (corrupt EXIF, ...) on stderr with its own source path and no file
+    # name (planning reads headers too); what matters reaches the user as eern's own error or note for that file.
+    warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
     planned = planner.plan(inputs, output=output, recursive=recursive, suffix=suffix, fmt=fmt, scale=scale)
     for passed in planned.passed_over:
         report({"event": "ignored", "input": passed.input, "reason": passed.reason})
@@ -151,9 +154,6 @@ def upscale(
     from eern_cli.engine.allocator import keep_freed_memory
     from eern_cli.upscaler import Upscaler
 
-    # Pillow warns about oddities of a file (corrupt EXIF, ...) on stderr with its own source path and no file
-    # name; what matters reaches the user as eern's own error or note for that file.
-    warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
     if threads:
         import torch
 
