@@ -9,7 +9,7 @@ Every library or network error becomes one of eern's errors with a one-line mess
 
 A hub that cannot be reached is known after one try: for a file that is not cached, huggingface_hub would
 retry the connection five times with back-off (23.4 s against a loopback port that refuses connections)
-before eern could say so; one metadata request without retries goes first instead (0.13 s).
+before eern could say so; one metadata request without retries goes first instead (0.11-0.30 s measured).
 """
 
 from __future__ import annotations
