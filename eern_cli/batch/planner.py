@@ -51,7 +51,7 @@ class Plan:
 
 
 NOT_AN_IMAGE = "not an image extension"
-EERN_OUTPUT = "made by eern (its provenance record says so); name the file to upscale it again"
+EERN_OUTPUT = "made by eern, as its provenance record says; name the file to upscale it again"
 OUTPUT_NAME = "named as the output of an image beside it; name the file to upscale it"
 SUBFOLDER = "a subfolder; add -r to include subfolders"
 
