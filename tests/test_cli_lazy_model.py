@@ -24,8 +24,8 @@ def test_predicted_settings_are_the_upscaler_s(weights, precision, tile) -> None
     real = Upscaler(weights, device="cpu", precision=precision, tile=tile)  # auto: measured, then cached
     predicted = predict(weights, "cpu", precision, tile, torch.get_num_threads())
     assert predicted is not None
-    assert (predicted.weights.sha256, predicted.precision.value, predicted.device, predicted.tile) == (
-        real.weights.sha256, real.precision.value, str(real.device), real.tile)
+    assert (predicted.weights.sha256, predicted.precision, predicted.device, predicted.tile) == (
+        real.weights.sha256, real.precision, str(real.device), real.tile)
 
 
 def test_what_only_torch_can_tell_is_left_to_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eern_cli.engine import calibrate
-from eern_cli.engine.choices import Choice, check_precision, resolve_tile, surely_cpu_only
+from eern_cli.engine.choices import check_precision, resolve_tile, surely_cpu_only
 from eern_cli.weights.checkpoints import OFFICIAL, sha256_file
 
 
@@ -30,7 +30,7 @@ class WeightsId:
 @dataclass(frozen=True)
 class Predicted:
     device: str
-    precision: Choice
+    precision: str
     tile: int
     weights: WeightsId
 
@@ -47,9 +47,9 @@ def predict(weights: str | None, device: str, precision: str, tile: int | None,
         measured = calibrate.cached_choice(threads)
         if measured is None:
             return None
-        chosen = Choice(measured, "fastest here (cached measurement)")
+        chosen = measured
     else:
-        chosen = Choice(asked, "asked for")
+        chosen = asked
     if weights is None:
         sha = OFFICIAL.sha256  # the bundled file is verified against this pin when it is loaded
     elif str(weights).startswith("hf://") or not Path(weights).is_file():

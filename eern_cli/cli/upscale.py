@@ -19,6 +19,7 @@ import typer
 from eern_cli.cli import options
 from eern_cli.cli.progress import Reporter
 from eern_cli.errors import UsageError
+from eern_cli.images import formats
 
 SCHEMA = "eern.upscale/1"
 _OUT, _RUN = "Output", "Run and report"
@@ -38,7 +39,7 @@ Recursive = Annotated[bool, options.switch("-r", "--recursive", help="Include su
 Scale = Annotated[float, _opt("-s", "--scale", metavar="S", help=(
     "Output scale, 1 to 16. 4 is the model; others run the model once or twice, then resample (Lanczos)."))]
 Format = Annotated[str, _opt("-f", "--format", panel=_OUT, metavar="FORMAT", help=(
-    "png, jpg, webp, tiff, bmp, gif, or same (as the input; -o FILE's extension wins)."))]
+    f"{', '.join(formats.output_names())}, or same (as the input; -o FILE's extension wins)."))]
 Suffix = Annotated[str | None, _opt("--suffix", panel=_OUT, metavar="TEXT", help=(
     "Added to the stem: default _x4 (_xSCALE) next to the input, none with -o FOLDER."))]
 Quality = Annotated[int | None, _opt("-q", "--quality", panel=_OUT, metavar="1-100", help=(
@@ -117,18 +118,21 @@ def upscale(
     """Upscale images with EERN (the help text is ``_HELP``)."""
     from eern_cli.batch import planner
     from eern_cli.batch import runner as batch
+    from eern_cli.batch.frames import ALPHA_MODES
     from eern_cli.batch.resample import check_scale
+    from eern_cli.cli.app import as_flag
     from eern_cli.cli.lazy_model import ModelUnavailable, make_upscaler
-    from eern_cli.images.decode import DEFAULT_MAX_PIXELS
-    from eern_cli.images.encode import DEFAULT_PNG_LEVEL, FORMATS, SUBSAMPLING, EncodeOptions
+    from eern_cli.images.decode import DEFAULT_MAX_PIXELS, configure_pillow
+    from eern_cli.images.encode import DEFAULT_PNG_LEVEL, SUBSAMPLING, EncodeOptions
 
     check_scale(scale)
-    fmt = {"jpeg": "jpg", "tif": "tiff"}.get(fmt.lower(), fmt.lower())
-    _check(fmt in (*FORMATS, "same"), f"unknown format '{fmt}'", f"Use one of {', '.join(FORMATS)} or same")
+    fmt = formats.ALIASES.get(fmt.lower(), fmt.lower())
+    _check(fmt == "same" or fmt in formats.output_names(), f"unknown format '{fmt}'",
+           f"Use one of {', '.join(formats.output_names())} or same")
     _check(quality is None or 1 <= quality <= 100, f"--quality must be 1-100, not {quality}")
     _check(subsampling in SUBSAMPLING, f"unknown subsampling '{subsampling}'", "Use 4:2:0, 4:2:2 or 4:4:4")
     _check(compress_level is None or 0 <= compress_level <= 9, f"--compress-level must be 0-9, not {compress_level}")
-    _check(alpha in ("model", "bicubic"), f"unknown alpha mode '{alpha}'", "Use model or bicubic")
+    _check(alpha in ALPHA_MODES, f"unknown alpha mode '{alpha}'", f"Use {' or '.join(ALPHA_MODES)}")
     _check(workers >= 1, f"--workers must be at least 1, not {workers}")
     _check(max_pixels is None or max_pixels >= 0, f"--max-pixels must be 0 or more, not {max_pixels}")
     _check(not (lossless and fmt not in ("webp", "same")), "--lossless applies to WebP only", "Add --format webp")
@@ -141,34 +145,43 @@ def upscale(
     out_stream = sys.stderr if output == "-" else sys.stdout  # stdout carries the image: data goes to stderr
     report = Reporter(quiet=quiet, events=events, stream=out_stream, dry_run=dry_run,
                       plan_to_data=dry_run and not (json_summary or events))
-    jobs = planner.plan(inputs, output=output, recursive=recursive, suffix=suffix, fmt=fmt, scale=scale,
-                        on_event=report)
+    # Pillow warns about oddities of a file (corrupt EXIF, ...) on stderr with its own source path and no file
+    # name (planning reads headers too); what matters reaches the user as eern's own error or note for that file.
+    warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
+    planned = planner.plan(inputs, output=output, recursive=recursive, suffix=suffix, fmt=fmt, scale=scale)
+    for passed in planned.passed_over:
+        report({"event": "ignored", "input": passed.input, "reason": passed.reason})
+    jobs = planned.jobs
     if not jobs:
         raise UsageError("no images found in the inputs",
-                         hint="Folders are scanned for .png .jpg .webp .tif .bmp .gif files; add -r for subfolders")
+                         hint=f"Folders are scanned for {formats.extensions_text()} files; add -r for subfolders")
     if quality is not None and not lossless:
         ignored = sorted({f for f in map(_output_format, jobs) if f not in (None, "jpg", "webp")})
         if ignored:
             report.note(f"--quality applies to JPEG and WebP only; ignored for {', '.join(ignored)} outputs")
 
-    # Pillow warns about oddities of a file (corrupt EXIF, ...) on stderr with its own source path and no file
-    # name; what matters reaches the user as eern's own error or note for that file.
-    warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
-
     def build():
+        from eern_cli.engine.allocator import keep_freed_memory
         from eern_cli.upscaler import Upscaler
 
         if threads:
             import torch
 
             torch.set_num_threads(threads)
-        return Upscaler(weights, device=device, precision=precision, tile=tile, scratch=_scratch(scratch))
+        model = Upscaler(weights, device=device, precision=precision, tile=tile, scratch=_scratch(scratch))
+        if model.device.type == "cpu":  # glibc keeps freed tile buffers for reuse (allocator.py)
+            keep_freed_memory()
+        return model
 
+    # Process-wide settings, set once here (the library leaves them alone): eern's --max-pixels replaces
+    # Pillow's global pixel guard; the allocator's, when the model is built (above).
+    configure_pillow()
     upscaler = make_upscaler(weights, device, precision, tile, threads, build)
     debug = bool(getattr(ctx.find_root().obj, "debug", False))
     run_options = batch.RunOptions(
         scale=scale, alpha=alpha, overwrite=overwrite, dry_run=dry_run, workers=workers,
         max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None), debug=debug,
+        setting=as_flag,
         encode=EncodeOptions(quality=quality, subsampling=subsampling, lossless=lossless,
                              compress_level=DEFAULT_PNG_LEVEL if compress_level is None else compress_level),
     )
@@ -205,11 +218,10 @@ def result_document(summary, files: list[dict], *, dry_run: bool) -> dict:
 
 
 def _output_format(job) -> str | None:
-    from eern_cli.images.encode import FROM_EXTENSION
-
     if job.format != "same":
         return job.format
-    return None if job.input is None else FROM_EXTENSION.get(job.input.suffix.lower())
+    row = None if job.input is None else formats.from_extension(job.input.suffix)
+    return None if row is None else row.name
 
 
 def _scratch(value: str | None) -> str | None:

@@ -127,8 +127,9 @@ def measure(key: str = "", rounds: int = ROUNDS) -> Calibration:
 
     start = time.perf_counter()
     torch.manual_seed(0)
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    steps = {p: _step(dtypes[p]) for p in CANDIDATES}
+    from eern_cli.engine.devices import DTYPES
+
+    steps = {p: _step(DTYPES[p]) for p in CANDIDATES}
     best: dict[str, float | None] = {}
     for precision, step in steps.items():  # untimed first call: oneDNN builds its kernels here
         try:

@@ -44,7 +44,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise DeviceError(
                 "CUDA was asked for but this torch build or machine has none",
-                hint="use --device cpu, or install a CUDA build of torch",
+                hint="use {device=cpu}, or install a CUDA build of torch",
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise DeviceError(
@@ -52,7 +52,7 @@ def resolve_device(name: str = "auto") -> torch.device:
                 hint="pick an index from 'eern info'",
             )
     elif device.type == "mps" and not mps_available():
-        raise DeviceError("MPS was asked for but is not available", hint="use --device cpu")
+        raise DeviceError("MPS was asked for but is not available", hint="use {device=cpu}")
     elif device.type not in ("cpu", "cuda", "mps"):
         raise UsageError(f"unsupported device '{name}'", hint="use auto, cpu, cuda, cuda:N or mps")
     return device
@@ -67,7 +67,7 @@ def resolve_precision(precision: str, device: torch.device) -> Choice:
     precision = check_precision(precision)
     if precision != "auto":
         if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise DeviceError("this GPU has no bf16 support", hint="use --precision fp16 or fp32")
+            raise DeviceError("this GPU has no bf16 support", hint="use {precision=fp16} or fp32")
         return Choice(precision, "asked for")
     if device.type != "cpu":
         return auto_precision_on_gpu(device.type)

@@ -67,7 +67,7 @@ def load_weights(spec: str | os.PathLike[str] | None = None) -> LoadedWeights:
         path = bundled_checkpoint_path()
         if not path.is_file():
             raise WeightsNotFoundError(
-                "the bundled checkpoint is missing", path=path, hint="reinstall eern or pass --weights PATH"
+                "the bundled checkpoint is missing", path=path, hint="reinstall eern or use {weights=PATH}"
             )
         return load_pinned(path, OFFICIAL, source="bundled")
     if isinstance(spec, str) and spec.startswith("hf://"):
@@ -102,7 +102,7 @@ def load_model(spec: str | os.PathLike[str] | None = None) -> tuple[EERN, Loaded
     try:
         model.load_state_dict(loaded.state_dict, strict=True)
     except RuntimeError as exc:  # _parse has already checked keys and shapes; this is a safety net
-        raise WeightsError(f"checkpoint does not fit EERN: {str(exc).splitlines()[0]}", path=loaded.path) from exc
+        raise WeightsError(f"checkpoint does not fit EERN: {first_line(exc)}", path=loaded.path) from exc
     model.eval().requires_grad_(False)
     return model, loaded
 
@@ -115,7 +115,7 @@ def _load(path: Path, *, source: str) -> LoadedWeights:
 
 def _read(path: Path) -> bytes:
     if not path.exists():
-        raise WeightsNotFoundError("checkpoint not found", path=path, hint="check the path given to --weights")
+        raise WeightsNotFoundError("checkpoint not found", path=path, hint="check the path given as {weights}")
     if path.is_dir():
         raise WeightsError("checkpoint path is a directory, not a file", path=path)
     try:
