@@ -79,7 +79,7 @@ class LazyUpscaler:
     def __init__(self, predicted: Predicted, build: Callable[[], Any]) -> None:
         self.device, self.precision, self.tile, self.weights = (
             predicted.device, predicted.precision, predicted.tile, predicted.weights)
-        self._build: Callable[[], Any] | None = build
+        self._build = build
         self._real: Any = None
 
     @property
