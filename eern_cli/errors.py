@@ -70,3 +70,7 @@ class DeviceError(EernError, RuntimeError):
 
 class InsufficientMemoryError(EernError, MemoryError):
     """An image whose inference needs more memory than the device has, even with the smallest tiles."""
+
+
+class ClusterError(EernError, RuntimeError):
+    """A Ray cluster that cannot be reached, or that cannot start or keep eern's workers."""

@@ -93,6 +93,9 @@ class Reporter:
             self._line(f"[{e['index']}/{self.total}] skipped {e['input']}: {e['reason']}")
         self._advance()
 
+    def _on_retry(self, e: dict) -> None:
+        self._line(f"note: retrying {e['input']} (attempt {e['attempt']}): {e['reason']}")
+
     def _on_file_failed(self, e: dict) -> None:
         hint = f". {e['hint']}" if e.get("hint") else ""
         if not (self.events and self.stream is sys.stderr):

@@ -19,7 +19,7 @@ from eern_cli.cli.progress import Reporter
 from eern_cli.errors import UsageError
 
 _FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "same")
-_OUT, _MODEL, _RUN = "Output", "Model", "Run and report"
+_OUT, _MODEL, _RUN, _RAY = "Output", "Model", "Run and report", "Ray cluster"
 
 
 def _opt(*names: str, panel: str | None = None, help: str) -> typer.models.OptionInfo:
@@ -67,6 +67,11 @@ Quiet = Annotated[bool, _opt("--quiet", panel=_RUN, help="Print only errors.")]
 JsonSummary = Annotated[bool, _opt("--json", panel=_RUN, help="Print a JSON summary at the end (stdout).")]
 Events = Annotated[bool, _opt("--events", panel=_RUN, help=(
     "Stream JSON-lines events (file started, tile i/N, file done/failed/skipped, summary) to stdout."))]
+RayAddress = Annotated[str | None, _opt("--ray", panel=_RAY, help=(
+    "Run on a Ray cluster: local (a Ray instance on this machine), auto (the running cluster, or RAY_ADDRESS) or "
+    "an address. Needs pip install 'eern[ray]', and inputs and outputs on a filesystem every node sees."))]
+RayActors = Annotated[int | None, _opt("--ray-actors", panel=_RAY, help=(
+    "Workers on the cluster, one model each (default: one per GPU, else one per --threads CPUs)."))]
 
 _HELP = """Upscale images x4 (or any --scale from 1 to 16) with EERN.
 
@@ -112,6 +117,8 @@ def upscale(
     quiet: Quiet = False,
     json_summary: JsonSummary = False,
     events: Events = False,
+    ray: RayAddress = None,
+    ray_actors: RayActors = None,
 ) -> None:
     """Upscale images with EERN (the help text is ``_HELP``)."""
     from eern_cli.batch import planner
@@ -131,6 +138,9 @@ def upscale(
     _check(threads is None or threads >= 1, f"--threads must be at least 1, not {threads}")
     _check(max_pixels is None or max_pixels >= 0, f"--max-pixels must be 0 or more, not {max_pixels}")
     _check(not (lossless and fmt not in ("webp", "same")), "--lossless applies to WebP only", "add --format webp")
+    if ray is not None:
+        _check_ray(inputs, output, ray_actors)
+    _check(ray_actors is None or ray is not None, "--ray-actors needs --ray", "add --ray local, auto or an address")
 
     data_to_stdout = output == "-" or (inputs == ["-"] and output is None)
     if inputs == ["-"] and output is None:
@@ -148,11 +158,12 @@ def upscale(
     # Pillow warns about oddities of a file (corrupt EXIF, ...) on stderr with its own source path and no file
     # name; what matters reaches the user as eern's own error or note for that file.
     warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
-    if threads:
+    model = {"weights": weights, "device": device, "precision": precision, "tile": tile, "scratch": _scratch(scratch)}
+    if ray is None and threads:
         import torch
 
         torch.set_num_threads(threads)
-    upscaler = Upscaler(weights, device=device, precision=precision, tile=tile, scratch=_scratch(scratch))
+    upscaler = Upscaler(**model) if ray is None else None
     options = batch.RunOptions(
         scale=scale, alpha=alpha, overwrite=overwrite, dry_run=dry_run, workers=workers,
         max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None),
@@ -163,7 +174,12 @@ def upscale(
     previous = _sigterm_as_interrupt()
     try:
         with report.live(len(jobs)):
-            summary = batch.run(jobs, upscaler, options, report)
+            if ray is None:
+                summary = batch.run(jobs, upscaler, options, report)
+            else:
+                from eern_cli.cluster import driver
+
+                summary = driver.run(jobs, model, options, driver.ClusterOptions(ray, ray_actors, threads), report)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -174,6 +190,15 @@ def upscale(
         raise typer.Exit(130)
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _check_ray(inputs: list[str], output: str | None, actors: int | None) -> None:
+    from eern_cli.cluster.connect import require_ray
+
+    _check(output != "-" and "-" not in inputs, "--ray cannot read standard input or write standard output",
+           "give files or folders, and -o FOLDER on a filesystem that every node of the cluster sees")
+    _check(actors is None or actors >= 1, f"--ray-actors must be at least 1, not {actors}")
+    require_ray()
 
 
 def _scratch(value: str | None) -> str | None:
