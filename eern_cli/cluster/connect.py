@@ -48,8 +48,8 @@ def connected(address: str) -> Iterator[object]:
         yield ray
         return
     kwargs: dict = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
-    if address == "local":
-        kwargs.update(num_cpus=local_cpus(), object_store_memory=LOCAL_OBJECT_STORE_BYTES)
+    if address == "local":  # private to this run: its token-authentication notice would be noise
+        kwargs.update(num_cpus=local_cpus(), object_store_memory=LOCAL_OBJECT_STORE_BYTES, logging_level=logging.ERROR)
     else:
         kwargs.update(address=address)
         kwargs.pop("include_dashboard")  # a setting of the cluster's head, not of a driver joining it
