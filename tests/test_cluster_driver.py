@@ -88,14 +88,6 @@ def test_ray_local_writes_what_the_local_run_writes_and_reports_alike(folder, tm
     assert not (out / "bad.png").exists()
     assert_outputs_complete_and_equal(out, reference, all_of_them=True)
 
-    # A re-run resumes: everything up to date is skipped; the summary is the local run's JSON.
-    again = run_eern(str(work), "-o", str(out), *FAST, "--ray", "local", "--json", timeout=300)
-    assert again.returncode == 1
-    summary = json.loads(again.stdout)
-    assert (summary["done"], summary["skipped"], summary["failed"]) == (0, 6, 1)
-    stderr = again.stderr.decode()
-    assert "Traceback" not in stderr and "bad.png" in stderr and "Done: 0 upscaled, 6 skipped, 1 failed" in stderr
-
 
 def test_kill_9_of_a_worker_mid_write_loses_nothing(folder, tmp_path):
     src, reference = folder
@@ -117,6 +109,7 @@ def test_kill_9_of_a_worker_mid_write_loses_nothing(folder, tmp_path):
     assert_outputs_complete_and_equal(out, reference, all_of_them=True)
 
 
+@pytest.mark.soak
 def test_ctrl_c_stops_the_workers_leaves_no_temporary_and_a_rerun_completes(folder, tmp_path):
     src, reference = folder
     out = tmp_path / "out"
@@ -128,8 +121,10 @@ def test_ctrl_c_stops_the_workers_leaves_no_temporary_and_a_rerun_completes(fold
     assert proc.returncode == 130, stderr.decode()
     assert "Interrupted:" in stderr.decode() and "Traceback" not in stderr.decode()
     assert assert_outputs_complete_and_equal(out, reference, all_of_them=False) < len(NAMES)
-    again = run_eern(str(src), "-o", str(out), *FAST, "--ray", "local", timeout=300)
+    again = run_eern(str(src), "-o", str(out), *FAST, "--ray", "local", "--json", timeout=300)
     assert again.returncode == 0, again.stderr.decode()
+    summary = json.loads(again.stdout)  # the re-run resumes: what was finished is skipped as up to date
+    assert summary["done"] + summary["skipped"] == len(NAMES) and summary["done"] >= 1 and not summary["failed"]
     assert_outputs_complete_and_equal(out, reference, all_of_them=True)
 
 

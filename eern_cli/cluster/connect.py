@@ -12,9 +12,10 @@ import importlib.util
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 
 from eern_cli.errors import ClusterError, DeviceError, UsageError
@@ -64,7 +65,8 @@ def connected(address: str) -> Iterator[object]:
         if previous is not None:  # Ray installs its own SIGTERM handler; the CLI's turns SIGTERM into Ctrl-C
             signal.signal(signal.SIGTERM, previous)
     try:
-        yield ray
+        with redirect_stdout(sys.stderr):  # Ray prints its notices (a worker died...) to stdout: ours is data
+            yield ray
     finally:
         ray.shutdown()
 
