@@ -107,6 +107,8 @@ def test_kill_9_of_a_worker_mid_write_loses_nothing(folder, tmp_path):
     assert any(temp.name.startswith(f".{Path(e['input']).name}.") for e in retried)  # the half-written one
     assert events[-1]["done"] + events[-1]["skipped"] == len(NAMES) and events[-1]["failed"] == 0
     assert_outputs_complete_and_equal(out, reference, all_of_them=True)
+    print(f"fault figures: 1 worker killed, {len(retried)} files in flight retried, 0 lost, 0 half-written, "
+          "0 re-runs needed")
 
 
 @pytest.mark.soak
@@ -138,13 +140,14 @@ def test_without_ray_flags_that_need_it_are_refused(tmp_path, folder):
 
 
 @pytest.mark.soak
-def test_a_worker_node_killed_mid_run_loses_nothing(folder, tmp_path):
+def test_a_worker_node_killed_mid_run_loses_nothing(folder, tmp_path, monkeypatch):
     """Two nodes on this machine (a head and a worker, one CPU each, one eern worker each); the worker node is
     killed (kill -9 of its raylet and workers) while it writes; the head's worker finishes the batch."""
     from ray.cluster_utils import Cluster
 
     src, reference = folder
     out = tmp_path / "out"
+    monkeypatch.setenv("EERN_TEST_ENCODE_DELAY", "1")  # the nodes' workers inherit this process's environment
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
                                                               "object_store_memory": 80 * 2**20})
     node = cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
@@ -153,7 +156,7 @@ def test_a_worker_node_killed_mid_run_loses_nothing(folder, tmp_path):
         proc = subprocess.Popen(eern_cmd(str(src), "-o", str(out), *FAST, "--ray", cluster.address, "--threads", "1",
                                          "--events"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=cli_env(EERN_TEST_ENCODE_DELAY="1", RAY_ADDRESS=""))
+                                env=cli_env())
         node_pids = {p.process.pid for ps in node.all_processes.values() for p in ps}
         deadline = time.monotonic() + 240
         while True:  # until a worker of the worker node is writing
@@ -169,8 +172,11 @@ def test_a_worker_node_killed_mid_run_loses_nothing(folder, tmp_path):
         cluster.shutdown()
     assert proc.returncode == 0, stderr.decode()
     events = events_of(stdout)
-    assert events[0]["workers"] == 2 and [e for e in events if e["event"] == "retry"]
+    retried = [e for e in events if e["event"] == "retry"]
+    assert events[0]["workers"] == 2 and retried
     assert_outputs_complete_and_equal(out, reference, all_of_them=True)
+    print(f"fault figures: 1 node killed, {len(retried)} files in flight retried, 0 lost, 0 half-written, "
+          "0 re-runs needed")
 
 
 def _ancestors(pid: int) -> set[int]:

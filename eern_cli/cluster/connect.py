@@ -43,7 +43,16 @@ def local_cpus() -> int:
 
 @contextmanager
 def connected(address: str) -> Iterator[object]:
-    """Connected to the cluster at ``address`` for the duration; disconnects (and stops a local one) after."""
+    """Connected to the cluster at ``address`` for the duration; disconnects (and stops a local one) after.
+
+    Ray prints its notices (a worker died, a node is gone) to standard output, which is eern's data stream
+    (``--events``, ``--json``): they are sent to standard error instead, until Ray is shut down.
+    """
+    with redirect_stdout(sys.stderr):
+        yield from _connected(address)
+
+
+def _connected(address: str) -> Iterator[object]:
     ray = require_ray()
     if ray.is_initialized():  # a caller that set up Ray itself (a notebook, a test): use it as it is
         yield ray
@@ -65,8 +74,7 @@ def connected(address: str) -> Iterator[object]:
         if previous is not None:  # Ray installs its own SIGTERM handler; the CLI's turns SIGTERM into Ctrl-C
             signal.signal(signal.SIGTERM, previous)
     try:
-        with redirect_stdout(sys.stderr):  # Ray prints its notices (a worker died...) to stdout: ours is data
-            yield ray
+        yield ray
     finally:
         ray.shutdown()
 
