@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers_images import disk_rgba, save, smooth
+from PIL import Image
 
 from eern_cli.batch.frames import upscale_frame
 from eern_cli.errors import InputImageError
@@ -62,13 +63,18 @@ def test_map_batches_on_a_local_cluster_equals_upscaler(tmp_path, stage, device)
     try:
         ds = ray.data.read_images(str(tmp_path), include_paths=True)
         ds = ds.map_batches(UpscaleBatch, fn_constructor_kwargs={"device": device, "precision": "fp32", "threads": 1},
-                            compute=ray.data.ActorPoolStrategy(size=2), batch_size=2)
+                            compute=ray.data.ActorPoolStrategy(size=2), batch_size=2).materialize()
         rows = ds.take_all()
+        ds.write_images(str(tmp_path / "out"), column="image", file_format="png")  # the README's last line
     finally:
         ray.shutdown()
     assert len(rows) == len(sizes)
+    expected = {}
     for row in rows:
         i = int(row["path"].rsplit("/", 1)[1].split(".")[0])
         w, h = sizes[i]
-        assert row["image"].shape == (4 * h, 4 * w, 3)
-        assert np.array_equal(row["image"], stage.upscaler.upscale_array(smooth(w, h, seed=i)))
+        expected[i] = stage.upscaler.upscale_array(smooth(w, h, seed=i))
+        assert np.array_equal(row["image"], expected[i])  # 0 grey levels apart
+    written = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "out").iterdir())]
+    assert len(written) == len(sizes)
+    assert all(any(w.shape == e.shape and np.array_equal(w, e) for e in expected.values()) for w in written)

@@ -145,6 +145,7 @@ class _Driver:
         if "error" in info:  # the model cannot load (weights, device): the same on every worker
             raise info["error"]
         worker.info = info
+        self.emit({"event": "worker_ready", **info})
         return True
 
     def on_death(self, worker: _Worker, life: int) -> None:
