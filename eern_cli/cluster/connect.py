@@ -18,17 +18,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 
-from eern_cli.errors import ClusterError, DeviceError, UsageError
+from eern_cli.errors import ClusterError, DeviceError, MissingExtraError
 
-INSTALL_HINT = "install it with: pip install 'eern[ray]'"
 # The smallest object store Ray accepts: nothing but job descriptions and events pass through it.
 LOCAL_OBJECT_STORE_BYTES = 80 * 2**20
 
 
 def require_ray():
-    """The ``ray`` module, or a usage error (exit 2) saying how to install it."""
+    """The ``ray`` module, or an error (exit 2) saying how to install it."""
     if importlib.util.find_spec("ray") is None:
-        raise UsageError("--ray needs Ray, which is not installed", hint=INSTALL_HINT)
+        raise MissingExtraError("--ray needs Ray, which is not installed", extra="ray", package="ray[data]")
     import ray
 
     return ray
