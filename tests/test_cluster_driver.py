@@ -80,6 +80,9 @@ def test_ray_local_writes_what_the_local_run_writes_and_reports_alike(folder, tm
     start, summary = events[0], events[-1]
     assert start["event"] == "start" and start["workers"] == 2 and start["device"] == "cpu"
     assert start["precision"] == "fp32" and start["total"] == 7
+    ready = [e for e in events if e["event"] == "worker_ready"]
+    # The second worker may still be loading its model when the first has done all six.
+    assert 1 <= len({e["pid"] for e in ready}) == len(ready) <= 2 and all(e["threads"] == 1 for e in ready)
     assert summary["event"] == "summary" and (summary["done"], summary["failed"]) == (6, 1)
     done = sorted(e["input"] for e in events if e["event"] == "file_done")
     assert done == sorted(str(work / n) for n in NAMES)

@@ -78,6 +78,7 @@ class _Driver:
         self.in_flight: dict[object, tuple[_Worker, int, Job]] = {}
         self.attempts: Counter[int] = Counter()
         self.workers: list[_Worker] = []
+        self.started = False  # the start event was emitted
 
     def run(self) -> Summary:
         started = time.perf_counter()
@@ -119,6 +120,10 @@ class _Driver:
                    "precision": first["precision"], "tile": first["tile"], "scale": self.opts.scale,
                    "weights_sha256": first["weights_sha256"], "dry_run": self.opts.dry_run,
                    "cluster": self.cluster.address, "workers": sizing.actors})
+        self.started = True
+        for worker in self.workers:
+            if worker.info:
+                self.emit({"event": "worker_ready", **worker.info})
 
     def wait_ready(self) -> dict | None:
         """The first worker to be ready (its description), or None if none is within the start timeout."""
@@ -145,7 +150,8 @@ class _Driver:
         if "error" in info:  # the model cannot load (weights, device): the same on every worker
             raise info["error"]
         worker.info = info
-        self.emit({"event": "worker_ready", **info})
+        if self.started:  # else announced right after the start event
+            self.emit({"event": "worker_ready", **info})
         return True
 
     def on_death(self, worker: _Worker, life: int) -> None:
