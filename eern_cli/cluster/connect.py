@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from eern_cli.errors import ClusterError, DeviceError, MissingExtraError
 
-# The smallest object store Ray accepts: nothing but job descriptions and events pass through it.
+# Near the smallest object store Ray accepts (75 MiB): only job descriptions and events pass through it.
 LOCAL_OBJECT_STORE_BYTES = 80 * 2**20
 
 
