@@ -13,6 +13,7 @@ from eern_cli.errors import InputImageError
 from eern_cli.images.decode import Frame
 from eern_cli.raydata import UpscaleBatch
 
+
 @pytest.fixture(scope="module")
 def stage(device) -> UpscaleBatch:
     return UpscaleBatch(device=device, precision="fp32", threads=1)
@@ -22,7 +23,7 @@ def test_batch_of_one_size_comes_back_stacked_other_columns_untouched(stage):
     images = np.stack([smooth(20, 16, seed=1), smooth(20, 16, seed=2)])
     out = stage({"image": images, "path": np.array(["a.png", "b.png"]), "label": np.array([3, 4])})
     assert out["image"].shape == (2, 64, 80, 3) and out["image"].dtype == np.uint8
-    for image, result in zip(images, out["image"]):
+    for image, result in zip(images, out["image"], strict=True):
         assert np.array_equal(result, stage.upscaler.upscale_array(image))  # 0 grey levels apart
     assert list(out["path"]) == ["a.png", "b.png"] and list(out["label"]) == [3, 4]
 

@@ -66,7 +66,7 @@ def _connected(address: str) -> Iterator[object]:
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ClusterError(f"cannot connect to the Ray cluster at '{address}': {_first_line(exc)}",
+        raise ClusterError(f"cannot connect to the Ray cluster at '{address}': {error_line(exc)}",
                            hint="start one with 'ray start --head', check the address (or RAY_ADDRESS), "
                                 "or use --ray local") from exc
     finally:
@@ -101,6 +101,7 @@ def size_actors(ray, device: str, actors: int | None, threads: int | None) -> Si
     return Sizing(actors or max(1, cpus // threads), threads, 0)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def error_line(exc: BaseException, *, last: bool = False) -> str:
+    """One line of a Ray error for a message (Ray's own span many, with tracebacks)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1 if last else 0] if lines else type(exc).__name__)[:200]

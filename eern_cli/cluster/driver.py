@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from eern_cli import __version__
 from eern_cli.batch.planner import Event, Job
 from eern_cli.batch.runner import RunOptions, Summary, record_failure, sweep_output_temps
-from eern_cli.cluster.connect import connected, size_actors
+from eern_cli.cluster.connect import connected, error_line, size_actors
 from eern_cli.cluster.worker import UpscaleWorker
 from eern_cli.errors import ClusterError
 from eern_cli.images import atomic
@@ -144,7 +144,7 @@ class _Driver:
         try:
             info = self.ray.get(ref)
         except self.actor_died as exc:
-            worker.why = _last_line(exc)
+            worker.why = error_line(exc, last=True)
             self.on_death(worker, worker.life)
             return False
         if "error" in info:  # the model cannot load (weights, device): the same on every worker
@@ -215,7 +215,7 @@ class _Driver:
                 hint="it may run out of memory there (see 'ray logs'): try a smaller --tile, or --scratch"))
             return
         self.emit({"event": "retry", "index": job.index, "input": job.source, "attempt": tries + 1,
-                   "reason": f"its Ray worker died ({_first_line(exc)})"})
+                   "reason": f"its Ray worker died ({error_line(exc)})"})
         self.queue.appendleft(job)
 
     def merge(self, part: Summary) -> None:
@@ -266,12 +266,3 @@ class _Driver:
             except Exception:  # already gone with its node
                 pass
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:200]
-
-
-def _last_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[-1] if lines else type(exc).__name__)[:200]
