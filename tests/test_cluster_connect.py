@@ -31,7 +31,8 @@ def test_without_the_extra_ray_says_what_to_install_exit_2(tmp_path):
     result = probe("hide", "upscale", str(image), "-o", str(tmp_path / "out"), "--ray", "local")
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line == "eern: error: --ray needs Ray, which is not installed. Install it with: pip install 'eern[ray]'"
+    assert line == ("eern: error: running on a Ray cluster needs Ray, which is not installed. "
+                    "Install it with: pip install 'eern[ray]'")
     assert not (tmp_path / "out").exists()
 
 

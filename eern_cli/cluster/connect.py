@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 
-from eern_cli.errors import ClusterError, DeviceError, MissingExtraError
+from eern_cli.errors import ClusterError, DeviceError, MissingExtraError, first_line
 
 # Near the smallest object store Ray accepts (75 MiB): only job descriptions and events pass through it.
 LOCAL_OBJECT_STORE_BYTES = 80 * 2**20
@@ -27,7 +27,8 @@ LOCAL_OBJECT_STORE_BYTES = 80 * 2**20
 def require_ray():
     """The ``ray`` module, or an error (exit 2) saying how to install it."""
     if importlib.util.find_spec("ray") is None:
-        raise MissingExtraError("--ray needs Ray, which is not installed", extra="ray", package="ray[data]")
+        raise MissingExtraError("running on a Ray cluster needs Ray, which is not installed", extra="ray",
+                                package="ray[data]")
     import ray
 
     return ray
@@ -66,9 +67,9 @@ def _connected(address: str) -> Iterator[object]:
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ClusterError(f"cannot connect to the Ray cluster at '{address}': {error_line(exc)}",
+        raise ClusterError(f"cannot connect to the Ray cluster at '{address}': {first_line(exc)}",
                            hint="start one with 'ray start --head', check the address (or RAY_ADDRESS), "
-                                "or use --ray local") from exc
+                                "or use {ray=local}") from exc
     finally:
         if previous is not None:  # Ray installs its own SIGTERM handler; the CLI's turns SIGTERM into Ctrl-C
             signal.signal(signal.SIGTERM, previous)
@@ -92,8 +93,8 @@ def size_actors(ray, device: str, actors: int | None, threads: int | None) -> Si
     gpus = int(resources.get("GPU", 0))
     cpus = int(resources.get("CPU", 0))
     if device.startswith("cuda") and gpus == 0:
-        raise DeviceError(f"--device {device} asks for a GPU, but the Ray cluster has none",
-                          hint="use --device cpu, or add GPU nodes to the cluster")
+        raise DeviceError(f"device '{device}' asks for a GPU, but the Ray cluster has none",
+                          hint="use {device=cpu}, or add GPU nodes to the cluster")
     if (device == "auto" or device.startswith("cuda")) and gpus > 0:
         return Sizing(actors or gpus, threads or 1, 1)
     per_node = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=cpus)
@@ -101,7 +102,7 @@ def size_actors(ray, device: str, actors: int | None, threads: int | None) -> Si
     return Sizing(actors or max(1, cpus // threads), threads, 0)
 
 
-def error_line(exc: BaseException, *, last: bool = False) -> str:
-    """One line of a Ray error for a message (Ray's own span many, with tracebacks)."""
+def last_line(exc: BaseException) -> str:
+    """The last line of a Ray error: for a worker that could not start, the exception that stopped it."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[-1 if last else 0] if lines else type(exc).__name__)[:200]
+    return lines[-1] if lines else type(exc).__name__

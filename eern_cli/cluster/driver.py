@@ -20,11 +20,11 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from eern_cli import __version__
-from eern_cli.batch.planner import Event, Job
-from eern_cli.batch.runner import RunOptions, Summary, record_failure, sweep_output_temps
-from eern_cli.cluster.connect import connected, error_line, size_actors
+from eern_cli.batch.planner import Job
+from eern_cli.batch.runner import Event, RunOptions, Summary, record_failure, sweep_output_temps
+from eern_cli.cluster.connect import connected, last_line, size_actors
 from eern_cli.cluster.worker import UpscaleWorker
-from eern_cli.errors import ClusterError
+from eern_cli.errors import ClusterError, first_line
 from eern_cli.images import atomic
 
 QUEUED_PER_WORKER = 2  # jobs sent ahead to each worker: one running, one waiting
@@ -88,7 +88,7 @@ class _Driver:
             self.start_workers()
             for job in self.jobs:
                 if job.error:
-                    record_failure(self.summary, self.emit, job, job.error)
+                    record_failure(self.summary, self.emit, job, job.error, self.opts.setting)
                 else:
                     self.queue.append(job)
             self.loop()
@@ -115,7 +115,7 @@ class _Driver:
             raise ClusterError(
                 f"no eern worker started on the Ray cluster within {self.cluster.start_timeout:g} s{why}",
                 hint=f"eern must be installed on every node, and each worker needs {sizing.cpus_per_actor} CPU(s) "
-                     f"and {sizing.gpus_per_actor} GPU(s) free: check 'ray status', or lower --threads")
+                     f"and {sizing.gpus_per_actor} GPU(s) free: check 'ray status', or lower {{threads}}")
         self.emit({"event": "start", "total": len(self.jobs), "version": __version__, "device": first["device"],
                    "precision": first["precision"], "tile": first["tile"], "scale": self.opts.scale,
                    "weights_sha256": first["weights_sha256"], "dry_run": self.opts.dry_run,
@@ -144,7 +144,7 @@ class _Driver:
         try:
             info = self.ray.get(ref)
         except self.actor_died as exc:
-            worker.why = error_line(exc, last=True)
+            worker.why = last_line(exc)
             self.on_death(worker, worker.life)
             return False
         if "error" in info:  # the model cannot load (weights, device): the same on every worker
@@ -197,7 +197,7 @@ class _Driver:
             self.retry(job, exc)
             return
         except Exception as exc:  # raised inside the worker's runner: only with --debug (a bug of ours)
-            record_failure(self.summary, self.emit, job, getattr(exc, "cause", None) or exc)
+            record_failure(self.summary, self.emit, job, getattr(exc, "cause", None) or exc, self.opts.setting)
             return
         for event in events:
             self.emit(event)
@@ -212,10 +212,11 @@ class _Driver:
         if tries >= self.cluster.max_attempts:
             record_failure(self.summary, self.emit, job, ClusterError(
                 f"the Ray worker upscaling '{job.source}' died {tries} times", path=job.source,
-                hint="it may run out of memory there (see 'ray logs'): try a smaller --tile, or --scratch"))
+                hint="it may run out of memory there (see 'ray logs'): try a smaller {tile}, or {scratch=DIR}"),
+                self.opts.setting)
             return
         self.emit({"event": "retry", "index": job.index, "input": job.source, "attempt": tries + 1,
-                   "reason": f"its Ray worker died ({error_line(exc)})"})
+                   "reason": f"its Ray worker died ({first_line(exc)})"})
         self.queue.appendleft(job)
 
     def merge(self, part: Summary) -> None:
@@ -233,7 +234,7 @@ class _Driver:
                              hint="re-run the same command when the cluster has room again (finished outputs "
                                   "are kept)")
         while self.queue:
-            record_failure(self.summary, self.emit, self.queue.popleft(), error)
+            record_failure(self.summary, self.emit, self.queue.popleft(), error, self.opts.setting)
 
     # ------------------------------------------------------------------------------------------ Ctrl-C
     def interrupt(self) -> None:

@@ -29,6 +29,8 @@ class UpscaleWorker:
     def __init__(self, model: dict, options: runner.RunOptions, threads: int | None, cwd: str) -> None:
         import torch
 
+        from eern_cli.engine.allocator import keep_freed_memory
+        from eern_cli.images.decode import configure_pillow
         from eern_cli.upscaler import Upscaler
 
         self.error: EernError | None = None
@@ -46,6 +48,11 @@ class UpscaleWorker:
             self.upscaler = Upscaler(**model)
         except EernError as exc:  # bad weights or device: returned by describe() and raised by the driver
             self.error = exc
+            return
+        # This process is eern's, as the CLI's is: the same process-wide settings (see eern_cli/cli/upscale.py).
+        configure_pillow()
+        if self.upscaler.device.type == "cpu":
+            keep_freed_memory()
 
     def describe(self) -> dict:
         """Ready: what this worker runs with (or the error that stopped it from loading the model)."""
@@ -55,7 +62,7 @@ class UpscaleWorker:
             return {"error": self.error}
         up = self.upscaler
         return {"pid": os.getpid(), "host": socket.gethostname(), "device": str(up.device),
-                "precision": up.precision.value, "tile": up.tile, "weights_sha256": up.weights.sha256,
+                "precision": up.precision, "tile": up.tile, "weights_sha256": up.weights.sha256,
                 "threads": torch.get_num_threads()}
 
     def run(self, jobs: list[Job]) -> tuple[list[dict], runner.Summary]:
