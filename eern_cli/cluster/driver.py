@@ -222,6 +222,7 @@ class _Driver:
     def merge(self, part: Summary) -> None:
         s = self.summary
         s.done += part.done
+        s.planned += part.planned
         s.skipped += part.skipped
         s.failed += part.failed
         s.model_seconds += part.model_seconds
