@@ -70,7 +70,7 @@ Events = Annotated[bool, options.switch("--events", panel=_RUN, help=(
     "Stream JSON-lines events (file started, tile i/N, file done/failed/skipped, summary) to stdout."))]
 RayAddress = Annotated[str | None, _opt("--ray", panel=_RAY, metavar="ADDRESS", help=(
     "Run on a Ray cluster: local (a Ray instance on this machine), auto (the running cluster, or RAY_ADDRESS) or "
-    "an address. Needs pip install 'eern[ray]', and inputs and outputs on a filesystem every node sees."))]
+    "an address. Needs pip install 'eern\\[ray]', and inputs and outputs on a filesystem every node sees."))]
 RayActors = Annotated[int | None, _opt("--ray-actors", panel=_RAY, metavar="N", help=(
     "Workers on the cluster, one model each (default: one per GPU, else one per --threads CPUs)."))]
 
