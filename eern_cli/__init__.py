@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EERN",
+    "ClusterError",
     "DeviceError",
     "DownloadError",
     "EernError",
@@ -37,6 +38,7 @@ _LAZY = {
 }
 
 from eern_cli.errors import (  # noqa: E402  (no torch here)
+    ClusterError,
     DeviceError,
     DownloadError,
     EernError,

@@ -119,6 +119,10 @@ class InsufficientMemoryError(EernError, MemoryError):
         self.needed_bytes, self.available_bytes, self.device = needed_bytes, available_bytes, device
 
 
+class ClusterError(EernError, RuntimeError):
+    """A Ray cluster that cannot be reached, or that cannot start or keep eern's workers."""
+
+
 class MissingExtraError(EernError, ImportError):
     """A feature whose optional dependency is not installed; ``extra`` is what to install (``eern[extra]``)."""
 

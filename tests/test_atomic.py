@@ -128,6 +128,20 @@ def test_sweep_removes_temps_of_dead_runs_only(tmp_path):
         sleeper.wait()
 
 
+def test_remove_temps_of_takes_every_temp_of_that_output_and_nothing_else(tmp_path):
+    """A cluster driver's clean-up after a worker died writing a.png: any pid (it may be another node's)."""
+    theirs = tmp_path / f".a.png.eern-{os.getpid()}-0123abcd.tmp"
+    foreign = tmp_path / ".a.png.eern-999999-89abcdef.tmp"
+    longer = tmp_path / ".a.png.x.eern-1-0123abcd.tmp"  # the temp of 'a.png.x'
+    others = [longer, tmp_path / ".b.png.eern-1-0123abcd.tmp", tmp_path / "a.png", tmp_path / ".a.png.eern-notes"]
+    for path in (theirs, foreign, *others):
+        path.write_bytes(b"x")
+    removed = atomic.remove_temps_of(tmp_path / "a.png")
+    assert sorted(removed) == sorted([theirs, foreign])
+    assert all(path.exists() for path in others)
+    assert atomic.remove_temps_of(tmp_path / "missing" / "a.png") == []
+
+
 _FSIZE_SCRIPT = """
 import sys
 from eern_cli.images import atomic

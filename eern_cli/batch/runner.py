@@ -60,6 +60,9 @@ class RunOptions:
     dry_run: bool = False
     workers: int = 2  # decode threads and encode threads (each)
     debug: bool = False  # re-raise unexpected errors (a bug of ours) instead of failing the file
+    # Remove temporaries of dead runs first. Off in cluster workers: pids of other nodes look dead here, so the
+    # driver sweeps once, before any worker writes.
+    sweep_temps: bool = True
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     # How a failure's hint writes a setting: as an argument (``scale=2``), or, from the CLI, as its flag.
     setting: Callable[[str, str | None], str] = as_argument
@@ -179,9 +182,8 @@ class _Batch:
         self.emit({"event": "start", "total": len(self.jobs), "version": __version__, "device": str(self.up.device),
                    "precision": self.up.precision, "tile": self.up.tile, "scale": self.opts.scale,
                    "weights_sha256": self.up.weights.sha256, "dry_run": self.opts.dry_run})
-        if not self.opts.dry_run:  # temporaries left by a crashed or killed run
-            for folder in {job.output.parent for job in self.jobs if job.output is not None and not job.error}:
-                atomic.sweep_stale_temps(folder)
+        if self.opts.sweep_temps and not self.opts.dry_run:
+            sweep_output_temps(self.jobs)
         workers = max(1, self.opts.workers)
         decoder = ThreadPoolExecutor(workers, thread_name_prefix="eern-decode")
         encoder = ThreadPoolExecutor(workers, thread_name_prefix="eern-encode")
@@ -278,17 +280,7 @@ class _Batch:
                 return
 
     def fail(self, job: Job, exc: BaseException) -> None:
-        if isinstance(exc, EernError):
-            message, hint = exc.message, exc.hint_template
-        elif isinstance(exc, MemoryError):
-            message, hint = f"out of memory upscaling '{job.source}'", "use a smaller {tile} or {scale}"
-        else:
-            message, hint = f"{type(exc).__name__}: {exc}", "re-run with {debug=True} and report it if it persists"
-        hint = render_hint(hint, self.opts.setting)
-        self.summary.failed += 1
-        self.summary.failures.append({"input": job.source, "error": message, "hint": hint})
-        self.emit({"event": "file_failed", "index": job.index, "input": job.source, "output": _shown(job.output),
-                   "error": message, "hint": hint})
+        record_failure(self.summary, self.emit, job, exc, self.opts.setting)
         if self.opts.debug and not isinstance(exc, EernError):
             raise exc
 
@@ -304,6 +296,28 @@ class _Batch:
                 self.drain(block=True, one=True)
             except KeyboardInterrupt:
                 continue
+
+
+def record_failure(summary: Summary, emit: Event, job: Job, exc: BaseException,
+                   setting: Callable[[str, str | None], str] = as_argument) -> None:
+    """Count ``job`` as failed with ``exc`` and emit its ``file_failed`` event (a local or a cluster run)."""
+    if isinstance(exc, EernError):
+        message, hint = exc.message, exc.hint_template
+    elif isinstance(exc, MemoryError):
+        message, hint = f"out of memory upscaling '{job.source}'", "use a smaller {tile} or {scale}"
+    else:
+        message, hint = f"{type(exc).__name__}: {exc}", "re-run with {debug=True} and report it if it persists"
+    hint = render_hint(hint, setting)
+    summary.failed += 1
+    summary.failures.append({"input": job.source, "error": message, "hint": hint})
+    emit({"event": "file_failed", "index": job.index, "input": job.source, "output": _shown(job.output),
+          "error": message, "hint": hint})
+
+
+def sweep_output_temps(jobs: list[Job]) -> None:
+    """Remove the temporaries that crashed or killed runs left in the output folders of ``jobs``."""
+    for folder in {job.output.parent for job in jobs if job.output is not None and not job.error}:
+        atomic.sweep_stale_temps(folder)
 
 
 def _shown(path: Path | None) -> str:

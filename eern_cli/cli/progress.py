@@ -51,6 +51,8 @@ class Reporter:
             self._hold(event)
         elif kind == "ignored":
             self._line(f"note: ignoring {event['input']} ({event['reason']})")
+        elif kind == "retry":  # --ray: a worker died with this file; another one does it
+            self.note(f"retrying {event['input']} (attempt {event['attempt']}): {event['reason']}")
         elif kind == "file_start" and self.progress is not None:
             self.progress.update(self.task, description=_short(shown(event["input"])))
             self.progress.reset(self.tiles, total=None, visible=False)

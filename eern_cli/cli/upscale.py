@@ -22,7 +22,7 @@ from eern_cli.errors import UsageError
 from eern_cli.images import formats
 
 SCHEMA = "eern.upscale/1"
-_OUT, _RUN = "Output", "Run and report"
+_OUT, _RUN, _RAY = "Output", "Run and report", "Ray cluster"
 
 
 def _opt(*names: str, panel: str | None = None, help: str, **kwargs) -> typer.models.OptionInfo:
@@ -68,6 +68,11 @@ JsonSummary = Annotated[bool, options.switch("--json", panel=_RUN, help=(
     "Print the result alone on stdout as JSON: counts, times, and every file written, skipped or failed."))]
 Events = Annotated[bool, options.switch("--events", panel=_RUN, help=(
     "Stream JSON-lines events (file started, tile i/N, file done/failed/skipped, summary) to stdout."))]
+RayAddress = Annotated[str | None, _opt("--ray", panel=_RAY, metavar="ADDRESS", help=(
+    "Run on a Ray cluster: local (a Ray instance on this machine), auto (the running cluster, or RAY_ADDRESS) or "
+    "an address. Needs pip install 'eern\\[ray]', and inputs and outputs on a filesystem every node sees."))]
+RayActors = Annotated[int | None, _opt("--ray-actors", panel=_RAY, metavar="N", help=(
+    "Workers on the cluster, one model each (default: one per GPU, else one per --threads CPUs)."))]
 
 _HELP = """Upscale images x4 (or any --scale from 1 to 16) with EERN.
 
@@ -114,6 +119,8 @@ def upscale(
     quiet: Quiet = False,
     json_summary: JsonSummary = False,
     events: Events = False,
+    ray: RayAddress = None,
+    ray_actors: RayActors = None,
 ) -> None:
     """Upscale images with EERN (the help text is ``_HELP``)."""
     from eern_cli.batch import planner
@@ -136,6 +143,9 @@ def upscale(
     _check(workers >= 1, f"--workers must be at least 1, not {workers}")
     _check(max_pixels is None or max_pixels >= 0, f"--max-pixels must be 0 or more, not {max_pixels}")
     _check(not (lossless and fmt not in ("webp", "same")), "--lossless applies to WebP only", "Add --format webp")
+    if ray is not None:
+        _check_ray(inputs, output, ray_actors)
+    _check(ray_actors is None or ray is not None, "--ray-actors needs --ray", "Add --ray local, auto or an address")
 
     if inputs == ["-"] and output is None:
         output = "-"
@@ -176,7 +186,8 @@ def upscale(
     # Process-wide settings, set once here (the library leaves them alone): eern's --max-pixels replaces
     # Pillow's global pixel guard; the allocator's, when the model is built (above).
     configure_pillow()
-    upscaler = make_upscaler(weights, device, precision, tile, threads, build)
+    # With --ray, each worker builds its own model: the driver never needs one.
+    upscaler = make_upscaler(weights, device, precision, tile, threads, build) if ray is None else None
     debug = bool(getattr(ctx.find_root().obj, "debug", False))
     run_options = batch.RunOptions(
         scale=scale, alpha=alpha, overwrite=overwrite, dry_run=dry_run, workers=workers,
@@ -188,7 +199,15 @@ def upscale(
     previous = _sigterm_as_interrupt()
     try:
         with report.live(len(jobs)):
-            summary = batch.run(jobs, upscaler, run_options, report)
+            if ray is None:
+                summary = batch.run(jobs, upscaler, run_options, report)
+            else:
+                from eern_cli.cluster import driver
+
+                model = {"weights": weights, "device": device, "precision": precision, "tile": tile,
+                         "scratch": _scratch(scratch)}
+                summary = driver.run(jobs, model, run_options, driver.ClusterOptions(ray, ray_actors, threads),
+                                     report)
     except ModelUnavailable as exc:
         raise exc.error from None
     finally:
@@ -222,6 +241,15 @@ def _output_format(job) -> str | None:
         return job.format
     row = None if job.input is None else formats.from_extension(job.input.suffix)
     return None if row is None else row.name
+
+
+def _check_ray(inputs: list[str], output: str | None, actors: int | None) -> None:
+    from eern_cli.cluster.connect import require_ray
+
+    _check(output != "-" and "-" not in inputs, "--ray cannot read standard input or write standard output",
+           "Give files or folders, and -o FOLDER on a filesystem that every node of the cluster sees")
+    _check(actors is None or actors >= 1, f"--ray-actors must be at least 1, not {actors}")
+    require_ray()
 
 
 def _scratch(value: str | None) -> str | None:

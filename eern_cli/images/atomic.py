@@ -158,6 +158,25 @@ def sweep_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+def remove_temps_of(final: str | os.PathLike[str]) -> list[Path]:
+    """Remove every temporary of ``final``, whichever process (on whichever machine) made it.
+
+    For a caller that knows no other writer of ``final`` is alive: a cluster driver whose worker died while
+    writing it (the temp's pid means nothing on another node, so ``sweep_stale_temps`` cannot judge it).
+    """
+    final = Path(final)
+    prefix = f".{final.name[:_MAX_NAME]}.eern-"
+    removed = []
+    try:
+        entries = list(os.scandir(final.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(prefix) and TEMP_RE.match(entry.name) and _unlink(Path(entry.path)):
+            removed.append(Path(entry.path))
+    return removed
+
+
 def is_temp(name: str) -> bool:
     return bool(TEMP_RE.match(name))
 
