@@ -20,6 +20,8 @@ from eern_cli.errors import EernError, InputNotFoundError, OutputError, UsageErr
 from eern_cli.images import atomic
 from eern_cli.images.decode import EXTENSIONS
 from eern_cli.images.encode import EXTENSION, FORMATS, FROM_EXTENSION
+from eern_cli.video import is_video
+from eern_cli.video.naming import VIDEO, video_output
 
 Event = Callable[[dict], None]
 _MAGIC = set("*?[")
@@ -134,7 +136,7 @@ def _scan(base: Path, files, root: Path, out_dir, suffix, scale, on_event: Event
         name = path.name
         if name.startswith(".") or atomic.is_temp(name):
             continue  # hidden files, macOS '._x.png' resource forks, eern's temporaries
-        if path.suffix.lower() not in EXTENSIONS:
+        if path.suffix.lower() not in EXTENSIONS and not is_video(path):
             on_event({"event": "ignored", "input": str(path), "reason": "not an image extension"})
             continue
         if out_dir is None and own_suffix and path.stem.endswith(own_suffix) and \
@@ -163,6 +165,8 @@ def _pattern_base(pattern: str) -> Path:
 
 
 def _output_for(path, rel, output, out_dir, suffix, fmt) -> tuple[Path | None, str]:
+    if path is not None and is_video(path):
+        return video_output(path, rel, output, out_dir, suffix), VIDEO
     if output == "-":
         return None, fmt
     if output is not None and out_dir is None:  # -o FILE

@@ -44,6 +44,8 @@ from eern_cli.images.encode import (
     check_output,
     encode,
 )
+from eern_cli.video.encode import VideoOptions
+from eern_cli.video.naming import VIDEO
 
 # Upscaled results waiting for their encoder, beyond the first: bounds memory when outputs are huge.
 MAX_PENDING_BYTES = 1 << 30
@@ -59,6 +61,7 @@ class RunOptions:
     workers: int = 2  # decode threads and encode threads (each)
     debug: bool = False  # re-raise unexpected errors (a bug of ours) instead of failing the file
     encode: EncodeOptions = field(default_factory=EncodeOptions)
+    video: VideoOptions = field(default_factory=VideoOptions)
 
 
 @dataclass
@@ -176,7 +179,8 @@ class _Batch:
             while queue or ahead:
                 while queue and len(ahead) < workers + 1:
                     job = queue.popleft()
-                    ahead.append((job, None if job.error else decoder.submit(self.decode, job)))
+                    skip = job.error or job.format == VIDEO  # a video decodes as it goes, in its own pipeline
+                    ahead.append((job, None if skip else decoder.submit(self.decode, job)))
                 job, future = ahead.popleft()
                 self.process(job, future, encoder, workers)
                 self.drain(block=False)
@@ -195,6 +199,8 @@ class _Batch:
         try:
             if job.error:
                 raise job.error
+            if job.format == VIDEO:
+                return self.video(job, base)
             result = future.result()
             if isinstance(result, _Skip):
                 self.summary.skipped += 1
@@ -228,6 +234,19 @@ class _Batch:
             raise
         except Exception as exc:
             self.fail(job, exc)
+
+    def video(self, job: Job, base: dict) -> None:
+        from eern_cli.video.runner import upscale_video
+
+        outcome = upscale_video(job, self.up, self.opts, self.emit, base)
+        self.summary.model_seconds += outcome.model_seconds
+        if outcome.kind == "skipped":
+            self.summary.skipped += 1
+            self.emit({"event": "file_skipped", **base, "reason": outcome.reason})
+        else:
+            self.summary.done += 1
+            self.emit({"event": "plan", **base, "action": outcome.reason} if outcome.kind == "plan"
+                      else {"event": "file_done", **outcome.event})
 
     def upscale(self, job: Job, frame):
         def tick(run: int, runs: int, done: int, total: int) -> None:

@@ -80,6 +80,16 @@ class Reporter:
             label = f"tiles (pass {e['run']}/{e['runs']})" if e["runs"] > 1 else "tiles"
             self.progress.update(self.tiles, total=e["tiles"], completed=e["done"], visible=True, description=label)
 
+    def _on_chunk(self, e: dict) -> None:
+        """A finished chunk of a video: frames done, frames per second and the time left."""
+        if self.progress is not None:
+            self.progress.update(self.tiles, total=e["frames"], completed=e["frames_done"], visible=True,
+                                 description=f"frames (chunk {e['chunk']}/{e['chunks'] or '?'})")
+            return
+        of = f"/{e['frames']}" if e["frames"] else ""
+        eta = f", ETA {e['eta_seconds']:.0f} s" if e["eta_seconds"] is not None else ""
+        self._line(f"  {e['input']}: chunk {e['chunk']}, {e['frames_done']}{of} frames, {e['fps']:.2f} fps{eta}")
+
     def _on_file_done(self, e: dict) -> None:
         notes = f"; {'; '.join(e['notes'])}" if e.get("notes") else ""
         self._line(f"[{e['index']}/{self.total}] {e['input']} -> {e['output']} ({e['width']}x{e['height']}, "

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from eern_cli.cli.progress import Reporter
+from eern_cli.cli.video_options import ChunkSeconds, Codec, Crf, PixFmt, video_options
 from eern_cli.errors import UsageError
 
 _FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "same")
@@ -27,7 +28,7 @@ def _opt(*names: str, panel: str | None = None, help: str) -> typer.models.Optio
 
 
 Inputs = Annotated[list[str], typer.Argument(
-    help="Image files, folders, glob patterns (quoted), or - for standard input.", metavar="INPUT...",
+    help="Image or video files, folders, glob patterns (quoted), or - for standard input.", metavar="INPUT...",
     show_default=False)]
 Output = Annotated[str | None, _opt("-o", "--output", panel=_OUT, help=(
     "Output file (one input), folder (mirrors the input tree; created) or - for standard output. "
@@ -82,6 +83,7 @@ re-run of the same command skips what is done and continues an interrupted batch
   eern upscale "scans/*.tif" -o out/ -s 2  [dim]# a pattern; x4, then x0.5[/dim]
   cat in.png | eern upscale - > out.png    [dim]# in a pipe[/dim]
   eern upscale shots/ -o out/ --events     [dim]# JSON lines for scripts[/dim]
+  eern upscale clip.mp4                    [dim]# clip_x4.mp4, audio copied (pip install 'eern[video]')[/dim]
 
 Exit codes: 0 all done, 1 some files failed, 2 usage error, 130 interrupted.
 """
@@ -112,6 +114,10 @@ def upscale(
     quiet: Quiet = False,
     json_summary: JsonSummary = False,
     events: Events = False,
+    codec: Codec = None,
+    crf: Crf = None,
+    pix_fmt: PixFmt = None,
+    chunk_seconds: ChunkSeconds = 5.0,
 ) -> None:
     """Upscale images with EERN (the help text is ``_HELP``)."""
     from eern_cli.batch import planner
@@ -131,6 +137,7 @@ def upscale(
     _check(threads is None or threads >= 1, f"--threads must be at least 1, not {threads}")
     _check(max_pixels is None or max_pixels >= 0, f"--max-pixels must be 0 or more, not {max_pixels}")
     _check(not (lossless and fmt not in ("webp", "same")), "--lossless applies to WebP only", "add --format webp")
+    video = video_options(codec, crf, pix_fmt, chunk_seconds)
 
     data_to_stdout = output == "-" or (inputs == ["-"] and output is None)
     if inputs == ["-"] and output is None:
@@ -159,6 +166,7 @@ def upscale(
         debug=os.environ.get("EERN_DEBUG", "") not in ("", "0"),
         encode=EncodeOptions(quality=quality, subsampling=subsampling, lossless=lossless,
                              compress_level=DEFAULT_PNG_LEVEL if compress_level is None else compress_level),
+        video=video,
     )
     previous = _sigterm_as_interrupt()
     try:
