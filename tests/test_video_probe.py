@@ -97,10 +97,15 @@ def test_no_video_stream_and_zero_frames_are_refused(tmp_path):
         out.mux(stream.encode(None))
     with pytest.raises(InputVideoError, match="no video stream"):
         probe.probe(audio_only, "sound.mkv")
-    empty = tmp_path / "empty.mp4"
+    empty = tmp_path / "empty.mkv"  # a video stream without a single frame, beside an audio stream
     with av.open(str(empty), "w") as out:
-        stream = out.add_stream("mpeg4", rate=12)
-        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
-        out.start_encoding()
-    with pytest.raises(InputVideoError, match="'empty.mp4' has no frames"):
-        probe.probe(empty, "empty.mp4")
+        stream = out.add_stream("ffv1", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "bgr0"
+        sound = out.add_stream("flac", rate=8000)
+        sound.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.int16), format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 8000, 0
+        out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    with pytest.raises(InputVideoError, match="'empty.mkv' has no frames"):
+        probe.probe(empty, "empty.mkv")
