@@ -127,7 +127,7 @@ def write_segment(path: Path, frames: Iterable[tuple[int, np.ndarray]], info: Vi
                 if cancel is not None and cancel.is_set():
                     raise atomic.Cancelled("interrupted")
                 frame = av.VideoFrame.from_ndarray(rgb, format=rgb_format)
-                frame = frame.reformat(format=encoding.pix_fmt, **_encode_args(encoding))
+                frame = frame.reformat(format=encoding.pix_fmt, threads=1, **_encode_args(encoding))  # 1: deterministic
                 frame.pts, frame.time_base = pts, info.time_base
                 frame.colorspace, frame.color_range = encoding.matrix, encoding.range
                 out.mux(stream.encode(frame))
@@ -144,7 +144,8 @@ def mux(output: Path, segments: list[Path], pts: list[int], durations: list[int]
     """
     av = require_av()
     muxer, _ = CONTAINERS[output.suffix.lower()]
-    options = {"movflags": "+use_metadata_tags"} if muxer in ("mp4", "mov") else {}
+    # bitexact: no random segment id or date, so the same segments always make the same file
+    options = {"fflags": "+bitexact", **({"movflags": "+use_metadata_tags"} if muxer in ("mp4", "mov") else {})}
     with atomic.atomic_open(output, cancel=cancel) as f, av.open(str(info.path)) as source:
         first = av.open(str(segments[0]))
         with first, av.open(f, "w", format=muxer, options=options) as out:

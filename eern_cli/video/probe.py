@@ -120,7 +120,9 @@ def frames(info: VideoInfo, *, skip: int = 0) -> Iterator[tuple[int, int, int, n
 
 def to_rgb(frame, info: VideoInfo) -> np.ndarray:
     """An upright H x W x 3 RGB array (uint8, or uint16 for sources deeper than 8 bits)."""
-    rgb = frame.to_ndarray(format="rgb48le" if info.bits == 16 else "rgb24", interpolation="BICUBIC",
+    # One swscale thread: its threaded conversion is not bit-reproducible, and a resumed run must see the
+    # very frames a clean run sees.
+    rgb = frame.to_ndarray(format="rgb48le" if info.bits == 16 else "rgb24", interpolation="BICUBIC", threads=1,
                            **info.colour.decode_args())
     return np.ascontiguousarray(np.rot90(rgb, info.rotation)) if info.rotation else rgb
 
