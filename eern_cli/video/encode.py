@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eern_cli.errors import OutputError, UsageError
+from eern_cli.errors import MissingExtraError, OutputError, UsageError
 from eern_cli.images import atomic
 from eern_cli.video import require_av
 from eern_cli.video.probe import RGB_MATRIX, VideoInfo
@@ -68,7 +68,10 @@ def check_options(options: VideoOptions) -> None:
         raise UsageError(f"--chunk-seconds must be more than 0, not {options.chunk_seconds:g}")
     if options.codec is None and options.pix_fmt is None:
         return
-    av = require_av("--codec and --pix-fmt")
+    try:
+        av = require_av("--codec and --pix-fmt")
+    except MissingExtraError as exc:  # a flag that needs the extra: a usage error (exit 2)
+        raise UsageError(exc.message, hint=exc.hint) from None
     encoder = CODECS.get(options.codec, options.codec) if options.codec else None
     if encoder is not None and not _has_encoder(av, encoder):
         raise UsageError(f"this FFmpeg has no '{options.codec}' video encoder",
@@ -120,6 +123,9 @@ def write_segment(path: Path, frames: Iterable[tuple[int, np.ndarray]], info: Vi
             stream.codec_context.time_base = info.time_base
             stream.options = encoding.options
             ctx = stream.codec_context
+            # One encoder thread: x264's threaded output was seen to change from run to run under load, and a
+            # resumed chunk must be the very chunk a clean run makes. The encoder overlaps the model anyway.
+            ctx.thread_count = 1
             ctx.colorspace, ctx.color_range = encoding.matrix, encoding.range
             ctx.color_primaries, ctx.color_trc = info.colour.primaries, info.colour.transfer
             rgb_format = "rgb48le" if info.bits == 16 else "rgb24"
