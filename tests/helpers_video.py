@@ -65,6 +65,19 @@ def make_video(path: Path, *, width: int = 48, height: int = 32, frames: int = 1
     return path
 
 
+def add_silence(container, codec: str = "flac", rate: int = AUDIO_RATE) -> None:
+    """An audio stream with one frame of silence in an open output ``container`` (audio-only files)."""
+    stream = container.add_stream(codec, rate=rate)
+    stream.layout = "mono"
+    fmt = stream.codec_context.codec.audio_formats[0].name
+    samples = 960 if codec == "libopus" else 1024
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, samples), np.float32 if fmt.startswith("flt") else np.int16),
+                                       format=fmt, layout="mono")
+    frame.sample_rate, frame.pts = rate, 0
+    container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
 def video_frames(path: Path) -> list[np.ndarray]:
     """Every frame of ``path`` as RGB (planar RGB formats exactly; YUV with the stream's own tags)."""
     from eern_cli.video import probe

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from helpers_video import av, frame_image, make_video
+from helpers_video import add_silence, av, frame_image, make_video
 
 from eern_cli.errors import InputVideoError
 from eern_cli.video import probe
@@ -89,23 +89,13 @@ def test_a_truncated_matroska_is_refused_when_decoding_stops_early(tmp_path):
 def test_no_video_stream_and_zero_frames_are_refused(tmp_path):
     audio_only = tmp_path / "sound.mkv"
     with av.open(str(audio_only), "w") as out:
-        stream = out.add_stream("flac", rate=8000)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.int16), format="s16", layout="mono")
-        frame.sample_rate, frame.pts = 8000, 0
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        add_silence(out)
     with pytest.raises(InputVideoError, match="no video stream"):
         probe.probe(audio_only, "sound.mkv")
     empty = tmp_path / "empty.mkv"  # a video stream without a single frame, beside an audio stream
     with av.open(str(empty), "w") as out:
         stream = out.add_stream("ffv1", rate=12)
         stream.width, stream.height, stream.pix_fmt = 48, 32, "bgr0"
-        sound = out.add_stream("flac", rate=8000)
-        sound.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.int16), format="s16", layout="mono")
-        frame.sample_rate, frame.pts = 8000, 0
-        out.mux(sound.encode(frame))
-        out.mux(sound.encode(None))
+        add_silence(out)
     with pytest.raises(InputVideoError, match="'empty.mkv' has no frames"):
         probe.probe(empty, "empty.mkv")

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 from helpers_images import FAST, REPO, cli_env, eern_cmd, run_eern
-from helpers_video import audio_samples, make_video, video_frames, video_stamps
+from helpers_video import add_silence, audio_samples, av, make_video, video_frames, video_stamps
 
 from eern_cli.batch import runner as batch
 from eern_cli.batch.frames import upscale_frame
@@ -136,15 +136,8 @@ def test_bad_videos_are_refused_with_one_line_and_the_rest_of_the_batch_is_done(
     (folder / "corrupt.mp4").write_bytes(np.random.default_rng(2).bytes(4000))
     whole = make_video(tmp_path / "whole.mkv", frames=24, audio=False).read_bytes()
     (folder / "cut.mkv").write_bytes(whole[: len(whole) * 2 // 3])
-    import av
-
     with av.open(str(folder / "sound.webm"), "w") as container:  # audio only
-        stream = container.add_stream("libopus", rate=48000)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 960), np.float32), format="flt", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+        add_silence(container, "libopus", 48000)
     result = run_eern(str(folder), *CLI, "-o", str(tmp_path / "out"))
     err = result.stderr.decode()
     assert result.returncode == 1, err

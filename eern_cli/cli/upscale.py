@@ -148,7 +148,8 @@ def upscale(
                         on_event=report)
     if not jobs:
         raise UsageError("no images found in the inputs",
-                         hint="folders are scanned for .png .jpg .webp .tif .bmp .gif files; add -r for subfolders")
+                         hint="folders are scanned for .png .jpg .webp .tif .bmp .gif files and .mp4 .mkv .webm .mov "
+                              ".avi videos; add -r for subfolders")
 
     from eern_cli.upscaler import Upscaler
 
