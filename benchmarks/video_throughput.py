@@ -1,7 +1,7 @@
 """Video throughput: frames per second of ``eern upscale clip.mp4`` end to end against the model alone, and
 what chunking (resumability) costs.
 
-    PYTHONPATH=. python benchmarks/video_throughput.py [--frames 24] [--size 640x360] [--precision auto]
+    PYTHONPATH=. python benchmarks/video_throughput.py [--frames 8] [--fps 8] [--rounds 3] [--size 640x360]
 
 On one synthetic clip (a moving smooth pattern with an audio track, H.264 in MP4, made here with PyAV):
 
@@ -10,7 +10,8 @@ On one synthetic clip (a moving smooth pattern with an audio track, H.264 in MP4
 * end to end, small chunks (``--small-chunk`` seconds), to show what chunk boundaries cost (each chunk is a
   fresh encoder: a key frame and a flushed lookahead), in time and in file size.
 
-Each end-to-end run is the CLI in this process (``eern upscale``, with its threads), into a fresh folder.
+Each end-to-end run is the CLI in this process (``eern upscale``, with its threads). The three are interleaved,
+round after round, so that a machine shared with other jobs slows each alike; medians and minimums are printed.
 Needs the video extra (``pip install 'eern[video]'``).
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -26,12 +28,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+LOAD0 = f"{os.getloadavg()[0]:.1f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--fps", type=int, default=24)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--fps", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto")
@@ -51,36 +55,56 @@ def main() -> None:
     frames = video_frames(clip)
     upscaler = Upscaler(device=args.device, precision=args.precision)
     upscale_frame(upscaler, Frame(frames[0]))  # warm-up (first call allocates and picks kernels)
-    start = time.perf_counter()
-    for rgb in frames:
-        upscale_frame(upscaler, Frame(rgb))
-    model = time.perf_counter() - start
 
-    def end_to_end(chunk_seconds: float, name: str) -> tuple[float, int]:
-        out = folder / name
+    def model_only() -> tuple[float, int]:
         start = time.perf_counter()
-        try:
-            eern(["upscale", str(clip), "-o", str(out), "--device", args.device, "--precision", args.precision,
-                  "--chunk-seconds", str(chunk_seconds), "--quiet"])
-        except SystemExit as exc:
-            if exc.code:
-                raise
-        return time.perf_counter() - start, out.stat().st_size
+        for rgb in frames:
+            upscale_frame(upscaler, Frame(rgb))
+        return time.perf_counter() - start, 0
 
-    whole, whole_size = end_to_end(args.frames / args.fps + 1, "one_chunk.mp4")
-    small, small_size = end_to_end(args.small_chunk, "small_chunks.mp4")
-    chunks = int(np.ceil(args.frames / max(1, round(args.fps * args.small_chunk))))
+    def end_to_end(chunk_seconds: float, name: str):
+        def run() -> tuple[float, int]:
+            out = folder / name
+            out.unlink(missing_ok=True)
+            start = time.perf_counter()
+            try:
+                eern(["upscale", str(clip), "-o", str(out), "--device", args.device, "--precision", args.precision,
+                      "--chunk-seconds", str(chunk_seconds), "--quiet"])
+            except SystemExit as exc:
+                if exc.code:
+                    raise
+            return time.perf_counter() - start, out.stat().st_size
+        return run
+
     n = args.frames
+    chunks = int(np.ceil(n / max(1, round(args.fps * args.small_chunk))))
+    variants = {"model only (decoded frames in memory)": model_only,
+                "end to end, 1 chunk": end_to_end(n / args.fps + 1, "one_chunk.mp4"),
+                f"end to end, {chunks} chunks of {args.small_chunk:g} s": end_to_end(args.small_chunk, "chunks.mp4")}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    sizes: dict[str, int] = {}
+    for _ in range(args.rounds):
+        for name, run in variants.items():
+            seconds, size = run()
+            times[name].append(seconds)
+            sizes[name] = size
     print(f"clip: {width}x{height}, {n} frames at {args.fps} fps, H.264 in MP4 with AAC audio; output "
           f"{4 * width}x{4 * height}; device {args.device}, precision {upscaler.precision.value}, "
-          f"torch threads {__import__('torch').get_num_threads()}, cpu count {os.cpu_count()}")
-    print("| run | seconds | frames/s | vs model | output size |")
-    print("|---|---|---|---|---|")
-    print(f"| model only (decoded frames in memory) | {model:.2f} | {n / model:.3f} | 1.00 | - |")
-    print(f"| end to end, 1 chunk | {whole:.2f} | {n / whole:.3f} | {whole / model:.2f} | {whole_size / 1e6:.2f} MB |")
-    print(f"| end to end, {chunks} chunks of {args.small_chunk:g} s | {small:.2f} | {n / small:.3f} | "
-          f"{small / model:.2f} | {small_size / 1e6:.2f} MB |")
-    print(f"chunking overhead: {100 * (small / whole - 1):+.1f} % time, {100 * (small_size / whole_size - 1):+.1f} % size")
+          f"torch threads {__import__('torch').get_num_threads()}, cpu count {os.cpu_count()}, "
+          f"{args.rounds} interleaved rounds, load average before/after {LOAD0} / {os.getloadavg()[0]:.1f}")
+    print("| run | median s | min s | frames/s (median) | median vs model | output size |")
+    print("|---|---|---|---|---|---|")
+    model = statistics.median(times["model only (decoded frames in memory)"])
+    for name, values in times.items():
+        median = statistics.median(values)
+        size = f"{sizes[name] / 1e6:.2f} MB" if sizes[name] else "-"
+        print(f"| {name} | {median:.2f} | {min(values):.2f} | {n / median:.3f} | {median / model:.2f} | {size} |")
+    one, many = list(times.values())[1:]
+    (one_size, many_size) = list(sizes.values())[1:]
+    by_median = 100 * (statistics.median(many) / statistics.median(one) - 1)
+    print(f"chunking overhead ({chunks} chunks vs 1): {by_median:+.1f} % time (medians), "
+          f"{100 * (min(many) / min(one) - 1):+.1f} % (minimums), "
+          f"{100 * (many_size / one_size - 1):+.1f} % size")
 
 
 if __name__ == "__main__":

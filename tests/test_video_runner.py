@@ -99,33 +99,37 @@ def test_default_mp4_is_within_the_codec_loss_of_the_upscaled_frames(tmp_path, u
 # ----------------------------------------------------------------------------------------------- real processes
 
 
-def test_kill_9_at_random_moments_then_a_rerun_gives_the_clean_runs_file(tmp_path):
-    """H.264 in MKV, 4 chunks: each kill loses at most the chunk in flight; the finished file is byte-identical."""
+def test_kill_9_or_ctrl_c_at_random_moments_then_a_rerun_gives_the_clean_runs_file(tmp_path):
+    """H.264 in MKV, 4 chunks: a kill loses at most the chunk in flight; the finished file is byte-identical."""
     src = make_video(tmp_path / "clip.mkv", frames=12, fps=12)
     args = [str(src), *CLI, "--chunk-seconds", "0.25", "--events"]
     clean = tmp_path / "clean.mkv"
-    assert run_eern(*args, "-o", str(clean)).returncode == 0
+    assert run_eern(*args, "-o", str(clean), timeout=300).returncode == 0
     reference = clean.read_bytes()
     rng = random.Random(14)
     out = tmp_path / "out.mkv"
-    for trial in range(2):
-        process = subprocess.Popen(eern_cmd(*args, "-o", str(out), "--overwrite" if trial else "--quiet"),
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=cli_env(), cwd=REPO)
+    for trial, sig in enumerate((signal.SIGKILL, signal.SIGINT)):
+        process = subprocess.Popen(eern_cmd(*args, "-o", str(out)), stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, env=cli_env(), cwd=REPO)
         chunks_to_wait = rng.randint(0, 3)
-        for line in process.stdout:
-            if chunks_to_wait == 0 or json.loads(line)["event"] == "chunk" and (chunks_to_wait := chunks_to_wait - 1) == 0:
+        for line in process.stdout:  # wait for that many finished chunks (0: kill during start-up)
+            if chunks_to_wait and json.loads(line)["event"] == "chunk":
+                chunks_to_wait -= 1
+            if chunks_to_wait == 0:
                 break
         time.sleep(rng.uniform(0, 0.3))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.send_signal(sig)
+        code = process.wait(timeout=300)
         process.stdout.close()
+        if sig == signal.SIGINT:  # Ctrl-C: stops cleanly, no temporary file left anywhere
+            assert code in (0, 130) and not list(tmp_path.rglob("*.tmp"))
         assert not out.exists() or out.read_bytes() == reference  # never a half-written output
-        result = run_eern(*args, "-o", str(out), "--overwrite")
+        result = run_eern(*args, "-o", str(out), "--overwrite", timeout=300)
         assert result.returncode == 0, result.stderr.decode()
-        done = [json.loads(line) for line in result.stdout.splitlines()]
-        finished = [e for e in done if e["event"] == "file_done"][0]
-        assert out.read_bytes() == reference, finished["notes"]
-        assert not work_folder(out).exists() and not list(tmp_path.glob(".*.tmp"))
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        done = [e for e in events if e["event"] == "file_done"][0]
+        assert out.read_bytes() == reference, (trial, done["notes"])
+        assert not work_folder(out).exists() and not list(tmp_path.rglob("*.tmp"))
         out.unlink()
 
 

@@ -21,7 +21,7 @@ from eern_cli.batch.resample import target_size
 from eern_cli.errors import InputVideoError, OutputError
 from eern_cli.images import provenance
 from eern_cli.images.decode import Frame
-from eern_cli.video import encode, probe
+from eern_cli.video import encode, mux, probe, require_av
 from eern_cli.video.chunks import Manifest, WorkFolder, chunk_frames
 
 METADATA_KEY = "eern"
@@ -41,7 +41,7 @@ class Outcome:
 
 def read_record(path: str | Path) -> provenance.Provenance | None:
     """The provenance record in a video's container metadata, or None."""
-    av = encode.require_av()
+    av = require_av()
     try:
         with av.open(str(path), metadata_errors="replace") as container:
             text = {key.lower(): value for key, value in container.metadata.items()}.get(METADATA_KEY)
@@ -85,7 +85,7 @@ def upscale_video(job, upscaler, options, emit, base: dict) -> Outcome:
                                  precision=upscaler.precision.value, device=str(upscaler.device), alpha="none",
                                  input_sha256=sha, settings=settings(upscaler, options, output.suffix))
         segments = work.segments(math.ceil(frames / per_chunk))
-        encode.mux(output, segments, pipeline.pts, pipeline.durations, info, {METADATA_KEY: record.to_json()})
+        mux.mux(output, segments, pipeline.pts, pipeline.durations, info, {METADATA_KEY: record.to_json()})
     except InputVideoError:
         work.remove()  # a bad input: nothing of it is worth keeping
         raise
@@ -107,6 +107,7 @@ def _verdict(job, sha: str, digest: str, overwrite: bool) -> str | None:
     if record is None:
         return "exists (not made by eern); --overwrite replaces it"
     if record.input_sha256 == sha and record.settings == digest:
+        WorkFolder(output, Manifest(sha, digest, 0)).remove()  # left by a run killed after its rename
         return "up to date"
     return None
 
