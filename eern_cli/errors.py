@@ -44,10 +44,6 @@ class InputVideoError(EernError, ValueError):
     """An input video that cannot be read: corrupt, truncated, no video stream, unsupported codec, no frames."""
 
 
-class MissingExtraError(EernError, ImportError):
-    """A feature whose optional extra is not installed (the hint names the ``pip install``)."""
-
-
 class InputNotFoundError(EernError, FileNotFoundError):
     """An input path that does not exist."""
 
@@ -78,3 +74,15 @@ class DeviceError(EernError, RuntimeError):
 
 class InsufficientMemoryError(EernError, MemoryError):
     """An image whose inference needs more memory than the device has, even with the smallest tiles."""
+
+
+class MissingExtraError(EernError, ImportError):
+    """A feature whose optional dependency is not installed; ``extra`` is what to install (``eern[extra]``)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, extra: str | None, package: str, path: str | Path | None = None) -> None:
+        hint = f"install it with: pip install 'eern[{extra}]'" if extra else f"install it with: pip install {package}"
+        super().__init__(message, path=path, hint=hint)
+        self.extra = extra
+        self.package = package

@@ -14,7 +14,6 @@ import os
 from eern_cli.errors import MissingExtraError
 
 EXTENSIONS = frozenset({".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi"})
-INSTALL_HINT = "install the video extra: pip install 'eern[video]'"
 
 
 def is_video(path: str | os.PathLike[str]) -> bool:
@@ -27,5 +26,5 @@ def require_av(what: str = "upscaling videos"):
     try:
         import av
     except ImportError as exc:
-        raise MissingExtraError(f"{what} needs PyAV, which is not installed", hint=INSTALL_HINT) from exc
+        raise MissingExtraError(f"{what} needs PyAV, which is not installed", extra="video", package="av") from exc
     return av

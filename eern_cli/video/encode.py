@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eern_cli.errors import MissingExtraError, OutputError, UsageError
+from eern_cli.errors import OutputError, UsageError
 from eern_cli.images import atomic
 from eern_cli.video import require_av
 from eern_cli.video.probe import RGB_MATRIX, VideoInfo
@@ -65,10 +65,7 @@ def check_options(options: VideoOptions) -> None:
         raise UsageError(f"--chunk-seconds must be more than 0, not {options.chunk_seconds:g}")
     if options.codec is None and options.pix_fmt is None:
         return
-    try:
-        av = require_av("--codec and --pix-fmt")
-    except MissingExtraError as exc:  # a flag that needs the extra: a usage error (exit 2)
-        raise UsageError(exc.message, hint=exc.hint) from None
+    av = require_av("--codec and --pix-fmt")  # MissingExtraError: exit 2
     encoder = CODECS.get(options.codec, options.codec) if options.codec else None
     if encoder is not None and not _has_encoder(av, encoder):
         raise UsageError(f"this FFmpeg has no '{options.codec}' video encoder",
