@@ -10,6 +10,10 @@ On one synthetic clip (a moving smooth pattern with an audio track, H.264 in MP4
 * end to end, small chunks (``--small-chunk`` seconds), to show what chunk boundaries cost (each chunk is a
   fresh encoder: a key frame and a flushed lookahead), in time and in file size.
 
+``--encoder-only SECONDS`` measures instead what chunking costs the encoder alone on a longer clip (frames
+resized x4 with Pillow's bicubic as a stand-in for the model's, which chunking does not touch): the same
+frames encoded as one segment and as segments of 5 s, 1 s and 0.5 s, with the time and the muxed size of each.
+
 Each end-to-end run is the CLI in this process (``eern upscale``, with its threads). The three are interleaved,
 round after round, so that a machine shared with other jobs slows each alike; medians and minimums are printed.
 Needs the video extra (``pip install 'eern[video]'``).
@@ -40,8 +44,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--small-chunk", type=float, default=0.25)
+    parser.add_argument("--encoder-only", type=float, default=0, metavar="SECONDS")
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
+    if args.encoder_only:
+        return encoder_only(args.encoder_only, args.fps, width, height)
 
     from helpers_video import make_video, video_frames
 
@@ -105,6 +112,45 @@ def main() -> None:
     print(f"chunking overhead ({chunks} chunks vs 1): {by_median:+.1f} % time (medians), "
           f"{100 * (min(many) / min(one) - 1):+.1f} % (minimums), "
           f"{100 * (many_size / one_size - 1):+.1f} % size")
+
+
+def encoder_only(seconds: float, fps: int, width: int, height: int) -> None:
+    from helpers_video import make_video
+    from PIL import Image
+
+    from eern_cli.video import encode, probe
+    from eern_cli.video.mux import mux
+
+    folder = Path(tempfile.mkdtemp(prefix="eern-video-encoder-"))
+    frames_count = round(seconds * fps)
+    clip = make_video(folder / "clip.mp4", width=width, height=height, frames=frames_count, fps=fps)
+    info = probe.probe(clip, "clip.mp4")
+    decoded = list(probe.frames(info))
+    size = (4 * width, 4 * height)
+    big = [(pts, np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))) for _, pts, _, rgb in decoded]
+    encoding = encode.resolve(encode.VideoOptions(), ".mp4", info, size)
+    print(f"encoder only: {frames_count} frames {size[0]}x{size[1]} at {fps} fps, {encoding.encoder} "
+          f"{encoding.options}, one encoder thread; load average {os.getloadavg()[0]:.1f}")
+    print("| chunks | encode + mux s | output size |")
+    print("|---|---|---|")
+    base = None
+    for chunk_seconds in (seconds + 1, 5.0, 1.0, 0.5):
+        per = max(1, round(chunk_seconds * fps))
+        start = time.perf_counter()
+        segments = []
+        for first in range(0, frames_count, per):
+            path = folder / f"chunk-{len(segments):06d}.nut"
+            encode.write_segment(path, big[first:first + per], info, encoding, size)
+            segments.append(path)
+        out = folder / f"out_{chunk_seconds:g}.mp4"
+        mux(out, segments, [d[1] for d in decoded], [d[2] for d in decoded], info, {})
+        elapsed, bytes_ = time.perf_counter() - start, out.stat().st_size
+        base = base or (elapsed, bytes_)
+        label = "1 (whole clip)" if chunk_seconds > seconds else f"{len(segments)} of {chunk_seconds:g} s"
+        print(f"| {label} | {elapsed:.1f} ({100 * (elapsed / base[0] - 1):+.1f} %) | "
+              f"{bytes_ / 1e6:.2f} MB ({100 * (bytes_ / base[1] - 1):+.1f} %) |")
+        for path in segments:
+            path.unlink()
 
 
 if __name__ == "__main__":
