@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from helpers_video import audio_packets, av, frame_image, make_video, video_frames, video_stamps
 
+from eern_cli.errors import OutputError
 from eern_cli.video import encode, probe
 from eern_cli.video.encode import VideoOptions
-from eern_cli.video.mux import mux
+from eern_cli.video.mux import check_streams, mux
 
 
 def _segments(tmp_path, info, encoding, pts, per_chunk):
@@ -67,3 +68,15 @@ def test_b_frame_segments_concatenate_with_valid_decoding_times(tmp_path):
     (times, duration, *_), (src_times, src_duration, *_) = video_stamps(out), video_stamps(src)
     assert times == pytest.approx(src_times, abs=1e-3) and duration == pytest.approx(src_duration, abs=1e-3)
     assert audio_packets(out) == audio_packets(src)
+
+
+def test_a_container_that_cannot_hold_the_streams_is_refused_before_any_work(tmp_path):
+    src = make_video(tmp_path / "clip.mp4", frames=2)  # AAC audio
+    info = probe.probe(src, "clip.mp4")
+    h264 = encode.resolve(VideoOptions(), ".mkv", info, (192, 128))
+    with pytest.raises(OutputError, match="'.webm'"):
+        check_streams(tmp_path / "out.webm", info, h264, (192, 128))  # WebM takes VP8/VP9/AV1 video only
+    vp9 = encode.resolve(VideoOptions(), ".webm", info, (192, 128))
+    with pytest.raises(OutputError, match=r"the audio stream \(aac\)"):
+        check_streams(tmp_path / "out.webm", info, vp9, (192, 128))  # ... and Opus/Vorbis audio
+    check_streams(tmp_path / "out.mkv", info, h264, (192, 128))  # Matroska takes both

@@ -7,6 +7,7 @@ by time, into the output container (atomically), with the provenance record in t
 from __future__ import annotations
 
 import heapq
+import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from eern_cli.errors import OutputError
 from eern_cli.images import atomic
 from eern_cli.video import require_av
-from eern_cli.video.encode import CONTAINERS
+from eern_cli.video.encode import CONTAINERS, Encoding
 from eern_cli.video.probe import VideoInfo
 
 
@@ -34,16 +35,9 @@ def mux(output: Path, segments: list[Path], pts: list[int], durations: list[int]
             out.metadata.update(metadata)
             video = out.add_stream_from_template(first.streams.video[0])
             video.time_base = info.time_base
-            copies = {}
-            for index in info.copied:
-                try:
-                    copies[index] = out.add_stream_from_template(source.streams[index])
-                except (ValueError, av.error.FFmpegError) as exc:
-                    raise _cannot_copy(output, source.streams[index], exc) from exc
-            try:
-                out.start_encoding()
-            except (ValueError, av.error.FFmpegError) as exc:
-                raise _cannot_copy(output, None, exc) from exc
+            # check_streams has made sure, before the model ran, that the container takes every stream
+            copies = {index: out.add_stream_from_template(source.streams[index]) for index in info.copied}
+            out.start_encoding()
             stamps = _Stamps(av, segments, pts, durations, info)
             packets = heapq.merge(stamps.packets(video), _copied_packets(source, copies), key=lambda item: item[0])
             for _, packet in packets:
@@ -110,6 +104,29 @@ def _copied_packets(source, copies: dict) -> Iterator[tuple[float, object]]:
             continue
         packet.stream = copies[packet.stream_index]
         yield _time(packet), packet
+
+
+def check_streams(output: Path, info: VideoInfo, encoding: Encoding, size: tuple[int, int]) -> None:
+    """Refuse, before any model work, an output container that cannot hold the encoder or a copied stream."""
+    av = require_av()
+    muxer, _ = CONTAINERS[output.suffix.lower()]
+    errors = (ValueError, av.error.FFmpegError)
+    with av.open(str(info.path)) as source, av.open(io.BytesIO(), "w", format=muxer) as out:
+        try:
+            video = out.add_stream(encoding.encoder, rate=info.rate)
+            video.width, video.height, video.pix_fmt = size[0], size[1], encoding.pix_fmt
+        except errors as exc:
+            raise OutputError(f"'{output.suffix}' cannot hold {encoding.encoder} video ({exc})", path=output,
+                              hint="choose another --codec, or another container with -o, e.g. NAME.mkv") from exc
+        for index in info.copied:
+            try:
+                out.add_stream_from_template(source.streams[index])
+            except errors as exc:
+                raise _cannot_copy(output, source.streams[index], exc) from exc
+        try:
+            out.start_encoding()
+        except errors as exc:
+            raise _cannot_copy(output, None, exc) from exc
 
 
 def _time(packet) -> float:

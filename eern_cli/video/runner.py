@@ -68,6 +68,7 @@ def upscale_video(job, upscaler, options, emit, base: dict) -> Outcome:
     info = probe.probe(job.input, job.source)
     size = target_size(info.width, info.height, options.scale)
     encoding = encode.resolve(options.video, output.suffix, info, size)
+    mux.check_streams(output, info, encoding, size)
     per_chunk = chunk_frames(info.rate, options.video.chunk_seconds)
     estimate = info.declared_frames or (round(info.declared_end * float(info.rate)) if info.declared_end else 0)
     emit({"event": "file_start", **base, "width": info.width, "height": info.height, "frames": estimate or None,
