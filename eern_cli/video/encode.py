@@ -17,7 +17,7 @@ import numpy as np
 from eern_cli.errors import OutputError, UsageError
 from eern_cli.images import atomic
 from eern_cli.video import require_av
-from eern_cli.video.probe import RGB_MATRIX, VideoInfo
+from eern_cli.video.probe import RGB_MATRIX, SWS_MATRIX, VideoInfo
 
 # Output extension -> (FFmpeg muxer, preferred encoder). FFV1 is FFmpeg's own lossless codec: always there.
 CONTAINERS = {".mp4": ("mp4", "libx264"), ".m4v": ("mp4", "libx264"), ".mov": ("mov", "libx264"),
@@ -100,7 +100,8 @@ def resolve(options: VideoOptions, extension: str, info: VideoInfo, size: tuple[
     if encoder in CRF_DEFAULT:
         encoder_options["crf"] = str(options.crf if options.crf is not None else CRF_DEFAULT[encoder])
     rgb = fmt.is_rgb
-    matrix = RGB_MATRIX if rgb else (info.colour.matrix if info.colour.matrix in (1, 4, 5, 6, 7, 9, 10) else 6)
+    # untagged sources were decoded as BT.601 (SMPTE 170M): the output says so
+    matrix = RGB_MATRIX if rgb else (info.colour.matrix if info.colour.matrix in SWS_MATRIX else 6)
     colour_range = 2 if rgb else (info.colour.range or 1)
     return Encoding(encoder, pix_fmt, encoder_options, matrix, colour_range)
 
@@ -140,7 +141,7 @@ def write_segment(path: Path, frames: Iterable[tuple[int, np.ndarray]], info: Vi
 def _encode_args(encoding: Encoding) -> dict:
     if encoding.matrix == RGB_MATRIX:
         return {}
-    return {"dst_colorspace": {6: 5, 10: 9}.get(encoding.matrix, encoding.matrix),
+    return {"dst_colorspace": SWS_MATRIX[encoding.matrix],
             "dst_color_range": encoding.range, "interpolation": "BICUBIC"}
 
 

@@ -23,7 +23,7 @@ from eern_cli.errors import InputVideoError
 from eern_cli.video import require_av
 
 # FFmpeg's AVColorSpace (what streams are tagged with) -> swscale's matrix (what the conversion takes).
-_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
+SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
 _UNSPECIFIED_MATRIX, _UNSPECIFIED_RANGE = 5, 1  # what FFmpeg assumes for untagged video: BT.601, limited
 RGB_MATRIX = 0  # AVCOL_SPC_RGB: planar RGB formats carry no matrix
 # A video that stops this many frame durations (and at least half a second) before its declared end is cut.
@@ -40,7 +40,7 @@ class Colour:
     transfer: int = 2
 
     def decode_args(self) -> dict:
-        return {"src_colorspace": _MATRIX.get(self.matrix, _UNSPECIFIED_MATRIX),
+        return {"src_colorspace": SWS_MATRIX.get(self.matrix, _UNSPECIFIED_MATRIX),
                 "src_color_range": self.range or _UNSPECIFIED_RANGE}
 
 
