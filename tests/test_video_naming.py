@@ -31,9 +31,8 @@ def test_folders_yield_videos_and_images_and_skip_work_folders(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / ".a_x4.mp4.eern-video").mkdir()
     (tmp_path / ".a_x4.mp4.eern-video" / "chunk-000000.nut").write_bytes(b"x")
-    ignored = []
-    jobs = plan([str(tmp_path)], output=str(tmp_path / "out"), recursive=True, on_event=ignored.append)
-    assert [(j.input.name, j.output.name, j.format) for j in jobs] == [
+    planned = plan([str(tmp_path)], output=str(tmp_path / "out"), recursive=True)
+    assert [(j.input.name, j.output.name, j.format) for j in planned.jobs] == [
         ("a.mp4", "a.mp4", VIDEO), ("b.png", "b.png", "png"), ("c.webm", "c.webm", VIDEO)]
-    assert [e["input"] for e in ignored] == [str(tmp_path / "notes.txt")]
+    assert [p.input for p in planned.passed_over] == [str(tmp_path / "notes.txt")]
     assert is_video("x.MKV") and not is_video("x.png")

@@ -40,7 +40,7 @@ def upscaler(device):
 
 
 def run(upscaler, inputs, events=None, output=None, **video):
-    jobs = plan([str(i) for i in inputs], output=output, on_event=events)
+    jobs = plan([str(i) for i in inputs], output=output).jobs
     return batch.run(jobs, upscaler, batch.RunOptions(video=VideoOptions(**video)), events)
 
 
@@ -78,7 +78,7 @@ def test_lossless_video_is_every_frame_upscaled_exactly_with_times_and_audio_kep
     assert again.skipped == 1 and events[-2]["reason"] == "up to date"
     assert run(upscaler, [src], codec="ffv1", chunk_seconds=0.5).done == 1  # other settings: redone
     planned = []
-    jobs = plan([str(src)], output=str(tmp_path / "new.mkv"))
+    jobs = plan([str(src)], output=str(tmp_path / "new.mkv")).jobs
     batch.run(jobs, upscaler, batch.RunOptions(dry_run=True), planned.append)
     assert [e["action"] for e in planned if e["event"] == "plan"] == ["write"]
     assert not (tmp_path / "new.mkv").exists() and not work_folder(tmp_path / "new.mkv").exists()
@@ -148,7 +148,7 @@ def test_bad_videos_are_refused_with_one_line_and_the_rest_of_the_batch_is_done(
     assert "Traceback" not in err
     for name, why in (("corrupt.mp4", "not a video eern can read"), ("cut.mkv", "truncated"),
                       ("sound.webm", "no video stream")):
-        lines = [line for line in err.splitlines() if line.startswith("eern: error:") and name in line]
+        lines = [line for line in err.splitlines() if "eern: error:" in line and name in line]
         assert len(lines) == 1 and why in lines[0], err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.mkv"]
     assert len(video_frames(tmp_path / "out" / "good.mkv")) == 3 and good.exists()

@@ -20,7 +20,6 @@ from pathlib import Path
 from PIL import Image
 
 from eern_cli import __version__
-from eern_cli.weights.checkpoints import sha256_file
 
 PNG_KEY = "eern"
 XMP_NS = "urn:eern:provenance:1"
@@ -140,6 +139,3 @@ def looks_complete(path: str | os.PathLike[str]) -> bool:
     if head.startswith(b"GIF8"):
         return tail.endswith(b";")
     return size > 0
-
-
-file_sha256 = sha256_file

@@ -52,7 +52,7 @@ def read_record(path: str | Path) -> provenance.Provenance | None:
 
 def settings(upscaler, options, extension: str) -> dict:
     return {"kind": "video", "weights": upscaler.weights.sha256, "scale": options.scale,
-            "precision": upscaler.precision.value, **options.video.output_settings(extension)}
+            "precision": upscaler.precision, **options.video.output_settings(extension)}
 
 
 def upscale_video(job, upscaler, options, emit, base: dict) -> Outcome:
@@ -83,7 +83,7 @@ def upscale_video(job, upscaler, options, emit, base: dict) -> Outcome:
         pipeline = _Pipeline(job, info, upscaler, options, encoding, size, work, per_chunk, estimate, emit, base)
         frames = pipeline.run()
         record = provenance.make(weights_sha256=upscaler.weights.sha256, scale=options.scale, tile=upscaler.tile,
-                                 precision=upscaler.precision.value, device=str(upscaler.device), alpha="none",
+                                 precision=upscaler.precision, device=str(upscaler.device), alpha="none",
                                  input_sha256=sha, settings=settings(upscaler, options, output.suffix))
         segments = work.segments(math.ceil(frames / per_chunk))
         mux.mux(output, segments, pipeline.pts, pipeline.durations, info, {METADATA_KEY: record.to_json()})
