@@ -23,6 +23,7 @@ from eern_cli.images import provenance
 from eern_cli.images.decode import Frame
 from eern_cli.video import encode, mux, probe, require_av
 from eern_cli.video.chunks import Manifest, WorkFolder, chunk_frames
+from eern_cli.weights.checkpoints import sha256_file
 
 METADATA_KEY = "eern"
 _QUEUE_FRAMES = 3  # frames waiting on each side of the model
@@ -58,7 +59,7 @@ def settings(upscaler, options, extension: str) -> dict:
 def upscale_video(job, upscaler, options, emit, base: dict) -> Outcome:
     """Upscale ``job.input`` to ``job.output``; raises ``EernError`` for a bad input or a failed write."""
     output: Path = job.output
-    sha = provenance.file_sha256(job.input)
+    sha = sha256_file(job.input)
     digest = provenance.settings_digest(settings(upscaler, options, output.suffix))
     reason = _verdict(job, sha, digest, options.overwrite)
     if reason:
