@@ -162,8 +162,8 @@ def upscale(
     jobs = planned.jobs
     if not jobs:
         raise UsageError("no images found in the inputs",
-                         hint=f"Folders are scanned for {formats.extensions_text()} files and {' '.join(sorted(VIDEO_EXTENSIONS))} "
-                              "videos; add -r for subfolders")
+                         hint=f"Folders are scanned for {formats.extensions_text()} files and "
+                              f"{' '.join(sorted(VIDEO_EXTENSIONS))} videos; add -r for subfolders")
     if quality is not None and not lossless:
         ignored = sorted({f for f in map(_output_format, jobs) if f not in (None, "jpg", "webp")})
         if ignored:
