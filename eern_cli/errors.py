@@ -81,6 +81,10 @@ class InputImageError(EernError, ValueError):
     """An input image that cannot be read or is of an unsupported kind."""
 
 
+class InputVideoError(EernError, ValueError):
+    """An input video that cannot be read: corrupt, truncated, no video stream, unsupported codec, no frames."""
+
+
 class InputNotFoundError(EernError, FileNotFoundError):
     """An input path that does not exist."""
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from eern_cli.errors import EernError, InputNotFoundError, OutputError, UsageError
 from eern_cli.images import atomic, formats, provenance
+from eern_cli.video import is_video
+from eern_cli.video.naming import VIDEO, video_output
 
 _MAGIC = set("*?[")
 
@@ -160,7 +162,7 @@ def _scan(base: Path, files, out_dir, suffix, scale, passed_over: list[PassedOve
         name = path.name
         if name.startswith(".") or atomic.is_temp(name):
             continue  # hidden files, macOS '._x.png' resource forks, eern's temporaries
-        if path.suffix.lower() not in extensions:
+        if path.suffix.lower() not in extensions and not is_video(path):
             passed_over.append(PassedOver(str(path), NOT_AN_IMAGE))
             continue
         if path.is_file() and provenance.read(path) is not None:  # a FIFO or device would block or never end
@@ -194,6 +196,8 @@ def _pattern_base(pattern: str) -> Path:
 
 
 def _output_for(path, rel, output, out_dir, suffix, fmt) -> tuple[Path | None, str]:
+    if path is not None and is_video(path):
+        return video_output(path, rel, output, out_dir, suffix), VIDEO
     if output == "-":
         return None, fmt
     if output is not None and out_dir is None:  # -o FILE

@@ -45,6 +45,8 @@ from eern_cli.images.encode import (
     encode,
 )
 from eern_cli.protocols import BatchUpscaler
+from eern_cli.video.encode import VideoOptions
+from eern_cli.video.naming import VIDEO
 
 Event = Callable[[dict], None]
 # Upscaled results waiting for their encoder, beyond the first: bounds memory when outputs are huge.
@@ -66,6 +68,7 @@ class RunOptions:
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     # How a failure's hint writes a setting: as an argument (``scale=2``), or, from the CLI, as its flag.
     setting: Callable[[str, str | None], str] = as_argument
+    video: VideoOptions = field(default_factory=VideoOptions)
 
 
 @dataclass
@@ -193,7 +196,8 @@ class _Batch:
             while queue or ahead:
                 while queue and len(ahead) < workers + 1:
                     job = queue.popleft()
-                    ahead.append((job, None if job.error else decoder.submit(self.decode, job)))
+                    skip = job.error or job.format == VIDEO  # a video decodes as it goes, in its own pipeline
+                    ahead.append((job, None if skip else decoder.submit(self.decode, job)))
                 job, future = ahead.popleft()
                 self.process(job, future, encoder, workers)
                 self.drain(block=False)
@@ -212,6 +216,8 @@ class _Batch:
         try:
             if job.error:
                 raise job.error
+            if job.format == VIDEO:
+                return self.video(job, base)
             result = future.result()
             if isinstance(result, _Skip):
                 self.summary.skipped += 1
@@ -246,6 +252,19 @@ class _Batch:
             raise
         except Exception as exc:
             self.fail(job, exc)
+
+    def video(self, job: Job, base: dict) -> None:
+        from eern_cli.video.runner import upscale_video
+
+        outcome = upscale_video(job, self.up, self.opts, self.emit, base)
+        self.summary.model_seconds += outcome.model_seconds
+        if outcome.kind == "skipped":
+            self.summary.skipped += 1
+            self.emit({"event": "file_skipped", **base, "reason": outcome.reason})
+        else:
+            self.summary.done += 1
+            self.emit({"event": "plan", **base, "action": outcome.reason} if outcome.kind == "plan"
+                      else {"event": "file_done", **outcome.event})
 
     def upscale(self, job: Job, frame):
         def tick(run: int, runs: int, done: int, total: int) -> None:

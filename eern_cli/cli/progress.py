@@ -60,6 +60,18 @@ class Reporter:
             label = f"tiles (pass {event['run']}/{event['runs']})" if event["runs"] > 1 else "tiles"
             self.progress.update(self.tiles, total=event["tiles"], completed=event["done"], visible=True,
                                  description=label)
+        elif kind == "chunk":
+            self._chunk(event)
+
+    def _chunk(self, e: dict) -> None:
+        """A finished chunk of a video: frames done, frames per second and the time left."""
+        if self.progress is not None:
+            self.progress.update(self.tiles, total=e["frames"], completed=e["frames_done"], visible=True,
+                                 description=f"frames (chunk {e['chunk']}/{e['chunks'] or '?'})")
+            return
+        of = f"/{e['frames']}" if e["frames"] else ""
+        eta = f", ETA {e['eta_seconds']:.0f} s" if e["eta_seconds"] is not None else ""
+        self._line(f"  {e['input']}: chunk {e['chunk']}, {e['frames_done']}{of} frames, {e['fps']:.2f} fps{eta}")
 
     def _hold(self, event: dict) -> None:
         self._held[event["index"]] = (event, self._render(event))

@@ -18,8 +18,10 @@ import typer
 
 from eern_cli.cli import options
 from eern_cli.cli.progress import Reporter
+from eern_cli.cli.video_options import ChunkSeconds, Codec, Crf, PixFmt, video_options
 from eern_cli.errors import UsageError
 from eern_cli.images import formats
+from eern_cli.video import EXTENSIONS as VIDEO_EXTENSIONS
 
 SCHEMA = "eern.upscale/1"
 _OUT, _RUN, _RAY = "Output", "Run and report", "Ray cluster"
@@ -30,7 +32,7 @@ def _opt(*names: str, panel: str | None = None, help: str, **kwargs) -> typer.mo
 
 
 Inputs = Annotated[list[str], typer.Argument(
-    help="Image files, folders, glob patterns (quoted), or - for standard input.", metavar="INPUT",
+    help="Image or video files, folders, glob patterns (quoted), or - for standard input.", metavar="INPUT",
     show_default=False)]
 Output = Annotated[str | None, _opt("-o", "--output", panel=_OUT, metavar="PATH", help=(
     "Output file (one input), folder (mirrors the input tree; created) or - for standard output. "
@@ -88,6 +90,7 @@ re-run of the same command skips what is done and continues an interrupted batch
   eern upscale "scans/*.tif" -o out/ -s 2  [dim]# a pattern; x4, then x0.5[/dim]
   cat in.png | eern upscale - > out.png    [dim]# in a pipe[/dim]
   eern upscale shots/ -o out/ --events     [dim]# JSON lines for scripts[/dim]
+  eern upscale clip.mp4                    [dim]# clip_x4.mp4, audio copied (pip install 'eern[video]')[/dim]
 
 Exit codes: 0 all done, 1 some files failed, 2 usage error, 130 interrupted.
 """
@@ -121,6 +124,10 @@ def upscale(
     events: Events = False,
     ray: RayAddress = None,
     ray_actors: RayActors = None,
+    codec: Codec = None,
+    crf: Crf = None,
+    pix_fmt: PixFmt = None,
+    chunk_seconds: ChunkSeconds = 5.0,
 ) -> None:
     """Upscale images with EERN (the help text is ``_HELP``)."""
     from eern_cli.batch import planner
@@ -146,6 +153,7 @@ def upscale(
     if ray is not None:
         _check_ray(inputs, output, ray_actors)
     _check(ray_actors is None or ray is not None, "--ray-actors needs --ray", "Add --ray local, auto or an address")
+    video = video_options(codec, crf, pix_fmt, chunk_seconds)
 
     if inputs == ["-"] and output is None:
         output = "-"
@@ -164,7 +172,8 @@ def upscale(
     jobs = planned.jobs
     if not jobs:
         raise UsageError("no images found in the inputs",
-                         hint=f"Folders are scanned for {formats.extensions_text()} files; add -r for subfolders")
+                         hint=f"Folders are scanned for {formats.extensions_text()} files and "
+                              f"{' '.join(sorted(VIDEO_EXTENSIONS))} videos; add -r for subfolders")
     if quality is not None and not lossless:
         ignored = sorted({f for f in map(_output_format, jobs) if f not in (None, "jpg", "webp")})
         if ignored:
@@ -195,6 +204,7 @@ def upscale(
         setting=as_flag,
         encode=EncodeOptions(quality=quality, subsampling=subsampling, lossless=lossless,
                              compress_level=DEFAULT_PNG_LEVEL if compress_level is None else compress_level),
+        video=video,
     )
     previous = _sigterm_as_interrupt()
     try:
