@@ -53,6 +53,7 @@ MAX_PENDING_BYTES = 1 << 30
 class RunOptions:
     scale: float = 4.0
     alpha: str = "model"
+    tta: bool = False  # the x8 self-ensemble (eern_cli.ensemble): 8x the time
     overwrite: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     dry_run: bool = False
@@ -98,6 +99,10 @@ def run(jobs: list[Job], upscaler, options: RunOptions, on_event: Event | None =
         stdin=None, stdout=None) -> Summary:
     """Process ``jobs`` with ``upscaler`` (an ``Upscaler``); never raises for a single file's problem."""
     configure_pillow()
+    if options.tta:
+        from eern_cli.ensemble import SelfEnsemble
+
+        upscaler = SelfEnsemble(upscaler)
     emit = on_event or (lambda e: None)
     stdin = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
     stdout = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
@@ -117,8 +122,9 @@ class _Batch:
     # ------------------------------------------------------------------------------------------ settings
     def settings(self, fmt: str) -> dict:
         encode = EncodeOptions(**{**asdict(self.opts.encode), "format": fmt})
+        # "tta" only when on: outputs made before the flag existed keep their digest and stay up to date.
         return {"weights": self.up.weights.sha256, "scale": self.opts.scale, "precision": self.up.precision.value,
-                "alpha": self.opts.alpha, **encode.output_settings()}
+                "alpha": self.opts.alpha, **({"tta": True} if self.opts.tta else {}), **encode.output_settings()}
 
     # ------------------------------------------------------------------------------------------ workers
     def decode(self, job: Job):
@@ -241,7 +247,7 @@ class _Batch:
         scale = self.opts.scale
         record = provenance.make(weights_sha256=self.up.weights.sha256, scale=scale, tile=self.up.tile,
                                  precision=self.up.precision.value, device=str(self.up.device), alpha=self.opts.alpha,
-                                 input_sha256=sha, settings=self.settings(fmt))
+                                 input_sha256=sha, settings=self.settings(fmt), tta=self.opts.tta)
         dpi = None if decoded.dpi is None else (decoded.dpi[0] * scale, decoded.dpi[1] * scale)
         return Metadata(icc=decoded.icc, dpi=dpi, exif=decoded.exif, loop=decoded.loop, provenance=record)
 

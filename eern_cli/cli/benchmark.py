@@ -133,6 +133,8 @@ def benchmark(
     hr: Annotated[Path | None, typer.Option("--hr", help="HR folder (with --lr, instead of --dataset).")] = None,
     lr: Annotated[Path | None, typer.Option("--lr", help="LR x4 folder (with --hr).")] = None,
     per_image: Annotated[bool, typer.Option("--per-image", help="Show PSNR/SSIM for every image.")] = False,
+    tta: Annotated[bool, typer.Option("--tta", help=(
+        "With --dataset: also each variant with the x8 self-ensemble (8x the time).")) ] = False,
     weights: Annotated[str | None, typer.Option("--weights", "-w", help="Checkpoint path or hf://... spec.")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
     json_out: Annotated[str | None, typer.Option("--json", metavar="FILE", help="JSON report ('-': stdout).")] = None,
@@ -153,6 +155,8 @@ def benchmark(
         raise UsageError("only one of --json and --csv can go to stdout")
     if per_image and dataset is None and hr is None:
         raise UsageError("--per-image needs --dataset (or --hr and --lr)")
+    if tta and dataset is None and hr is None:
+        raise UsageError("--tta needs --dataset (or --hr and --lr)", hint="it is measured for quality, not speed")
     with_quality = dataset is not None or hr is not None or lr is not None
 
     import torch
@@ -199,6 +203,10 @@ def benchmark(
     )
     bench = speed.SpeedBenchmark(runners, sizes, backend=backend, repeat=repeat, warmup=warmup)
     labelled = {v.label: runners[v] for v in variants}
+    if tta:
+        from eern_cli.ensemble import SelfEnsemble
+
+        labelled = {**labelled, **{f"{v.label} tta": SelfEnsemble(runners[v]) for v in variants}}
     qual = quality.QualityBenchmark(labelled, pairs) if pairs else None
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     try:

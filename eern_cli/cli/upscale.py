@@ -53,6 +53,9 @@ Device = Annotated[str, _opt("--device", panel=_MODEL, help="auto, cpu, cuda, cu
 Precision = Annotated[str, _opt("--precision", panel=_MODEL, help="auto, fp32, bf16 or fp16.")]
 Tile = Annotated[int | None, _opt("--tile", panel=_MODEL, help=(
     "Tile side in input pixels (0: whole image). The output is the same for every tile size."))]
+Tta = Annotated[bool, _opt("--tta", panel=_MODEL, help=(
+    "x8 self-ensemble: the mean over the image's 8 rotations and mirrorings. A little sharper (+0.04 to "
+    "+0.08 dB PSNR); 8x the time."))]
 Weights = Annotated[str | None, _opt("--weights", panel=_MODEL, help=(
     "Checkpoint: a .pt/.safetensors path or hf://OWNER/REPO/FILE. Default: the bundled official one."))]
 Scratch = Annotated[str | None, _opt("--scratch", panel=_MODEL, help=(
@@ -103,6 +106,7 @@ def upscale(
     device: Device = "auto",
     precision: Precision = "auto",
     tile: Tile = None,
+    tta: Tta = False,
     weights: Weights = None,
     scratch: Scratch = None,
     threads: Threads = None,
@@ -154,7 +158,7 @@ def upscale(
         torch.set_num_threads(threads)
     upscaler = Upscaler(weights, device=device, precision=precision, tile=tile, scratch=_scratch(scratch))
     options = batch.RunOptions(
-        scale=scale, alpha=alpha, overwrite=overwrite, dry_run=dry_run, workers=workers,
+        scale=scale, alpha=alpha, tta=tta, overwrite=overwrite, dry_run=dry_run, workers=workers,
         max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None),
         debug=os.environ.get("EERN_DEBUG", "") not in ("", "0"),
         encode=EncodeOptions(quality=quality, subsampling=subsampling, lossless=lossless,
