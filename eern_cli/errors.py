@@ -70,3 +70,15 @@ class DeviceError(EernError, RuntimeError):
 
 class InsufficientMemoryError(EernError, MemoryError):
     """An image whose inference needs more memory than the device has, even with the smallest tiles."""
+
+
+class MissingExtraError(EernError, ImportError):
+    """A feature whose optional dependency is not installed; ``extra`` is what to install (``eern[extra]``)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, extra: str | None, package: str, path: str | Path | None = None) -> None:
+        hint = f"install it with: pip install 'eern[{extra}]'" if extra else f"install it with: pip install {package}"
+        super().__init__(message, path=path, hint=hint)
+        self.extra = extra
+        self.package = package

@@ -2,7 +2,8 @@
 
 Inputs are files, folders (``recursive`` for subfolders), glob patterns the shell did not expand, or ``-`` for
 standard input. A folder or pattern takes only files with an image extension (others are reported as
-``ignored``); a file named explicitly is always tried, and refused with a clear error if it is not an image.
+``ignored``; HEIC/AVIF files as needing ``eern[formats]`` when their plugin is not installed); a file named
+explicitly is always tried, and refused with a clear error if it is not an image.
 Outputs: next to each input with a suffix (``photo_x4.png``); into ``-o DIR`` mirroring the input tree with the
 same stems; to ``-o FILE`` for a single input; or ``-o -`` (standard output). An output that would be an input,
 or the output of another input, is refused for that file.
@@ -16,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eern_cli.errors import EernError, InputNotFoundError, OutputError, UsageError
-from eern_cli.images import atomic
+from eern_cli.errors import EernError, InputNotFoundError, MissingExtraError, OutputError, UsageError
+from eern_cli.images import atomic, plugins
 from eern_cli.images.decode import EXTENSIONS
-from eern_cli.images.encode import EXTENSION, FORMATS, FROM_EXTENSION
+from eern_cli.images.encode import EXTENSION, FORMATS, FROM_EXTENSION, PIL_NAME
 
 Event = Callable[[dict], None]
 _MAGIC = set("*?[")
@@ -77,7 +78,23 @@ def plan(inputs: list[str], *, output: str | None = None, recursive: bool = Fals
             job.error = exc
         jobs.append(job)
     _refuse_clashes(jobs)
+    _require_plugins(jobs, asked=fmt != "same" or (output not in (None, "-") and out_dir is None))
     return jobs
+
+
+def _require_plugins(jobs: list[Job], *, asked: bool) -> None:
+    """HEIC/AVIF outputs whose plugin is not installed: a usage error up front when the format was asked for
+    (``--format``, ``-o FILE``), else (the input's own format) that job fails with the same message."""
+    for job in jobs:
+        kind = PIL_NAME.get(job.format)
+        if job.error or kind not in plugins.LABELS or plugins.installed(kind):
+            continue
+        error = MissingExtraError(f"{plugins.LABELS[kind]} images need the optional package "
+                                  f"'{plugins.PACKAGES[kind]}'", extra=plugins.EXTRA, package=plugins.PACKAGES[kind],
+                                  path=None if asked else job.source)
+        if asked:
+            raise error
+        job.error = error
 
 
 def _output_dir(inputs: list[str], output: str | None) -> Path | None:
@@ -134,7 +151,12 @@ def _scan(base: Path, files, root: Path, out_dir, suffix, scale, on_event: Event
         name = path.name
         if name.startswith(".") or atomic.is_temp(name):
             continue  # hidden files, macOS '._x.png' resource forks, eern's temporaries
-        if path.suffix.lower() not in EXTENSIONS:
+        kind = plugins.EXTENSIONS.get(path.suffix.lower())
+        if kind and not plugins.installed(kind):
+            on_event({"event": "ignored", "input": str(path), "reason": f"needs eern[{plugins.EXTRA}] "
+                      f"({plugins.LABELS[kind]}: pip install 'eern[{plugins.EXTRA}]')"})
+            continue
+        if path.suffix.lower() not in EXTENSIONS and not kind:
             on_event({"event": "ignored", "input": str(path), "reason": "not an image extension"})
             continue
         if out_dir is None and own_suffix and path.stem.endswith(own_suffix) and \

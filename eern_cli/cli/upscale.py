@@ -18,7 +18,7 @@ import typer
 from eern_cli.cli.progress import Reporter
 from eern_cli.errors import UsageError
 
-_FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "same")
+_FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "heic", "avif", "same")
 _OUT, _MODEL, _RUN = "Output", "Model", "Run and report"
 
 
@@ -36,11 +36,12 @@ Recursive = Annotated[bool, _opt("-r", "--recursive", help="Include subfolders o
 Scale = Annotated[float, _opt("-s", "--scale", help=(
     "Output scale, 1 to 16. 4 is the model; others run the model once or twice, then resample (Lanczos)."))]
 Format = Annotated[str, _opt("-f", "--format", panel=_OUT, help=(
-    "png, jpg, webp, tiff, bmp, or same (as the input; -o FILE's extension wins)."))]
+    "png, jpg, webp, tiff, bmp, heic, avif (these two need eern[formats]), or same (as the input; -o FILE's "
+    "extension wins)."))]
 Suffix = Annotated[str | None, _opt("--suffix", panel=_OUT, help=(
     "Added to the stem: default _x4 (_xSCALE) next to the input, none with -o FOLDER."))]
 Quality = Annotated[int | None, _opt("-q", "--quality", panel=_OUT, help=(
-    "JPEG/WebP quality 1-100 (default 92 JPEG, 90 WebP)."))]
+    "JPEG/WebP/HEIC/AVIF quality 1-100 (default 92 JPEG, 90 the others)."))]
 Subsampling = Annotated[str, _opt("--subsampling", panel=_OUT, help="JPEG chroma subsampling: 4:2:0, 4:2:2, 4:4:4.")]
 Lossless = Annotated[bool, _opt("--lossless", panel=_OUT, help="Lossless WebP.")]
 CompressLevel = Annotated[int | None, _opt("--compress-level", panel=_OUT, help=(
@@ -125,7 +126,7 @@ def upscale(
     from eern_cli.images.encode import DEFAULT_PNG_LEVEL, SUBSAMPLING, EncodeOptions
 
     check_scale(scale)
-    fmt = {"jpeg": "jpg", "tif": "tiff"}.get(fmt.lower(), fmt.lower())
+    fmt = {"jpeg": "jpg", "tif": "tiff", "heif": "heic"}.get(fmt.lower(), fmt.lower())
     _check(fmt in _FORMATS, f"unknown format '{fmt}'", f"use one of {', '.join(_FORMATS)}")
     _check(quality is None or 1 <= quality <= 100, f"--quality must be 1-100, not {quality}")
     _check(subsampling in SUBSAMPLING, f"unknown subsampling '{subsampling}'", "use 4:2:0, 4:2:2 or 4:4:4")
@@ -145,7 +146,8 @@ def upscale(
                         on_event=report)
     if not jobs:
         raise UsageError("no images found in the inputs",
-                         hint="folders are scanned for .png .jpg .webp .tif .bmp .gif files; add -r for subfolders")
+                         hint="folders are scanned for .png .jpg .webp .tif .bmp .gif .heic .avif files; add -r "
+                         "for subfolders")
 
     from eern_cli.upscaler import Upscaler
 

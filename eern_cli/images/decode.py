@@ -5,7 +5,8 @@ Every image kind becomes one or more ``Frame``s of numpy arrays the model can ta
 orientation. Palette images become RGB (RGBA if transparent); CMYK is converted to RGB through its embedded ICC
 profile when it has one; 16-bit PNG and TIFF keep all 16 bits (see ``bit16``). ICC profile, DPI and EXIF
 (Orientation reset to 1, no thumbnail) are kept for the output. Only PNG, JPEG, WebP, TIFF, BMP and GIF are
-opened. Anything that cannot be read raises one ``InputImageError`` naming the file.
+opened, and HEIC/HEIF and AVIF through their plugins (``plugins``; 10- and 12-bit HEIC at full depth). Anything
+that cannot be read raises one ``InputImageError`` naming the file (``MissingExtraError`` for a missing plugin).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
-from eern_cli.errors import InputImageError, InputNotFoundError
-from eern_cli.images import bit16
+from eern_cli.errors import InputImageError, InputNotFoundError, MissingExtraError
+from eern_cli.images import bit16, plugins
 
 FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif"})
@@ -109,14 +110,14 @@ def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_P
     """Decode ``data`` (the bytes of the file called ``name``); raise ``InputImageError`` naming it on any problem."""
     try:
         return _read(data, name, max_pixels)
-    except InputImageError:
+    except (InputImageError, MissingExtraError):
         raise
     except Image.DecompressionBombError as exc:
         raise InputImageError(f"'{name}' is too large to open safely ({exc})", path=name,
                               hint="raise the limit with --max-pixels if you trust it") from exc
     except UnidentifiedImageError as exc:
         raise InputImageError(f"'{name}' is not an image eern can read", path=name,
-                              hint="eern reads PNG, JPEG, WebP, TIFF, BMP and GIF") from exc
+                              hint="eern reads PNG, JPEG, WebP, TIFF, BMP, GIF, HEIC and AVIF") from exc
     except MemoryError as exc:
         raise InputImageError(f"not enough memory to decode '{name}'", path=name) from exc
     except Exception as exc:  # Pillow's decoders raise OSError, ValueError, SyntaxError, struct.error ...
@@ -127,7 +128,8 @@ def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_P
 
 
 def _open(data: bytes, frame: int = 0) -> Image.Image:
-    im = Image.open(io.BytesIO(data), formats=FORMATS)
+    kind = plugins.sniff(data)
+    im = Image.open(io.BytesIO(data), formats=(plugins.load(kind),) if kind else FORMATS)
     if frame:
         im.seek(frame)
     return im
@@ -157,8 +159,10 @@ def _read(data: bytes, name: str, max_pixels: int | None) -> Decoded:
         color, alpha = _arrays(frame_im, data, index, decoded, raw)
         color, alpha = _orient(color, orientation), None if alpha is None else _orient(alpha, orientation)
         decoded.frames.append(Frame(color, alpha, frame_im.info.get("duration") if count > 1 else None))
-    if orientation != 1:
-        decoded.notes.append(f"turned upright (EXIF orientation {orientation})")
+    # libheif turns HEIC pixels upright itself, and pillow-heif resets the EXIF orientation it had.
+    turned = orientation if orientation != 1 else int(info.get("original_orientation") or 1)
+    if turned != 1:
+        decoded.notes.append(f"turned upright (EXIF orientation {turned})")
     return decoded
 
 
@@ -223,6 +227,8 @@ def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _arrays(im: Image.Image, data: bytes, index: int, decoded: Decoded,
             raw: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    if im.format == plugins.HEIF and (im.info.get("bit_depth") or 8) > 8:
+        return _split(plugins.read_deep(data, index))
     if raw:
         full = bit16.read_high_precision(lambda: _open(data, index), raw)
         return _split(full)

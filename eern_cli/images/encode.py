@@ -1,7 +1,8 @@
 """Encode upscaled frames into an output file, with the input's metadata and eern's provenance.
 
-PNG and TIFF keep 16 bits (Pillow writes 16-bit grey; 16-bit colour goes through ``bit16``); JPEG, WebP, BMP
-and GIF are 8-bit, so 16-bit results are rounded to 8 bits there (with a note). JPEG has no transparency:
+PNG and TIFF keep 16 bits (Pillow writes 16-bit grey; 16-bit colour goes through ``bit16``), HEIC keeps 10 of
+them (``plugins.save_deep``); JPEG, WebP, BMP, GIF and AVIF are 8-bit, so 16-bit results are rounded to 8 bits
+there (with a note). HEIC and AVIF need their plugin (``plugins``), loaded only when such an output is written. JPEG has no transparency:
 alpha is flattened onto white. Multi-frame results go to formats that hold frames (PNG as APNG, WebP, TIFF,
 GIF); JPEG and BMP refuse them before any work is done (``check_output``).
 """
@@ -16,26 +17,31 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from eern_cli.errors import OutputError, UsageError
-from eern_cli.images import bit16
+from eern_cli.images import bit16, plugins
 from eern_cli.images.decode import EXIF_IFD, PIXEL_X, PIXEL_Y, Frame
 from eern_cli.images.provenance import PNG_KEY, Provenance, xmp_packet
 
-FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "gif")
-PIL_NAME = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tiff": "TIFF", "bmp": "BMP", "gif": "GIF"}
+FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "gif", "heic", "avif")
+PIL_NAME = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tiff": "TIFF", "bmp": "BMP", "gif": "GIF",
+            "heic": plugins.HEIF, "avif": plugins.AVIF}
 FROM_PIL = {v: k for k, v in PIL_NAME.items()}
-EXTENSION = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
+EXTENSION = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif",
+             "heic": ".heic", "avif": ".avif"}
 FROM_EXTENSION = {
     ".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".jpe": "jpg", ".jfif": "jpg", ".webp": "webp",
     ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp", ".dib": "bmp", ".gif": "gif",
+    **{ext: FROM_PIL[kind] for ext, kind in plugins.EXTENSIONS.items()},
 }
-MAX_SIDE = {"webp": 16383, "jpg": 65500, "gif": 65535, "png": 2**31 - 1, "tiff": 2**31 - 1, "bmp": 2**31 - 1}
+# AVIF: libavif reads back at most 32768 px per side (measured: 32769 is written but cannot be opened).
+MAX_SIDE = {"webp": 16383, "jpg": 65500, "gif": 65535, "png": 2**31 - 1, "tiff": 2**31 - 1, "bmp": 2**31 - 1,
+            "heic": 2**31 - 1, "avif": 32768}
 MULTI_FRAME = frozenset({"png", "webp", "tiff", "gif"})
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 # Chosen from benchmarks/batch_overhead.py's table (encode time vs size of x4 outputs, zlib-ng): level 4 is the
 # knee, files within 0-4% of level 6's size in 35-70% of its time; 1-3 are up to ~2x faster again but 5-20%
 # larger; 7-9 cost up to 7x the time of 6 to save < 5%.
 DEFAULT_PNG_LEVEL = 4
-DEFAULT_QUALITY = {"jpg": 92, "webp": 90}
+DEFAULT_QUALITY = {"jpg": 92, "webp": 90, "heic": 90, "avif": 90}
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class EncodeOptions:
         if self.format == "webp":
             return {"format": "webp", "lossless": self.lossless,
                     "quality": None if self.lossless else self.effective_quality}
+        if self.format in ("heic", "avif"):
+            return {"format": self.format, "quality": self.effective_quality}
         return {"format": self.format}
 
     @property
@@ -88,6 +96,12 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
     exif = _exif_for(meta.exif, width, height)
     xmp = xmp_packet(meta.provenance) if meta.provenance else None
     sixteen = frames[0].color.dtype == np.uint16
+    if fmt in ("heic", "avif"):
+        plugins.load(PIL_NAME[fmt])
+    if sixteen and fmt == "heic":
+        params = {k: v for k, v in (("exif", exif), ("xmp", xmp), ("icc_profile", meta.icc)) if v}
+        plugins.save_deep(fp, _stack(frames[0]), quality=opts.effective_quality, params=params)
+        return notes
     if sixteen and fmt == "tiff":
         pages = [_stack(f) for f in frames]
         bit16.write_tiff16(fp, pages, icc=meta.icc, dpi=meta.dpi, xmp=xmp, compress_level=6,
@@ -119,6 +133,9 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
         params.update({k: v for k, v in (("exif", exif), ("xmp", xmp)) if v})
     elif fmt == "webp":
         params.update(quality=opts.effective_quality if not opts.lossless else 100, lossless=opts.lossless, method=4)
+        params.update({k: v for k, v in (("exif", exif), ("xmp", xmp)) if v})
+    elif fmt in ("heic", "avif"):
+        params.update(quality=opts.effective_quality)
         params.update({k: v for k, v in (("exif", exif), ("xmp", xmp)) if v})
     elif fmt == "tiff":
         tiffinfo = _tiff_tags(meta.exif)
@@ -165,7 +182,7 @@ def _to_pil(frame: Frame, fmt: str, notes: list[str], *, keep16: bool) -> Image.
         return Image.fromarray(color, "L" if color.ndim == 2 else "RGB")
     if color.ndim == 2:
         image = Image.fromarray(np.stack([color, alpha], axis=-1), "LA")
-        return image.convert("RGBA") if fmt in ("bmp", "gif", "webp") else image
+        return image.convert("RGBA") if fmt in ("bmp", "gif", "webp", "heic", "avif") else image
     return Image.fromarray(np.concatenate([color, alpha[..., None]], axis=-1), "RGBA")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from eern_cli import __version__
+from eern_cli.images import plugins
 from eern_cli.weights.checkpoints import sha256_file
 
 PNG_KEY = "eern"
@@ -113,9 +114,11 @@ def from_image(im: Image.Image) -> Provenance | None:
 def read(path: str | os.PathLike[str]) -> Provenance | None:
     """The record of an image file (header only; no pixels are decoded), or None if it has none or is unreadable."""
     try:
-        with Image.open(path) as im:
+        with open(path, "rb") as f:
+            kind = plugins.sniff(f.read(256))
+        with Image.open(path, formats=(plugins.load(kind),) if kind else None) as im:
             return from_image(im)
-    except Exception:  # any unreadable file simply has no provenance
+    except Exception:  # any unreadable file (a HEIC without its plugin too) simply has no provenance
         return None
 
 
