@@ -46,17 +46,19 @@ def sniff(data: bytes) -> str | None:
 
 def _avif_module() -> str | None:
     """The module that gives Pillow AVIF here: its own ``PIL._avif``, or pillow-avif-plugin's; None if neither."""
-    for name in ("PIL._avif", "pillow_avif"):
-        if importlib.util.find_spec(name) is not None:
-            return name
-    return None
+    return next((name for name in ("PIL._avif", "pillow_avif") if _found(name)), None)
 
 
 def installed(kind: str) -> bool:
     """Whether ``kind``'s plugin is installed, found without importing it."""
-    if kind == AVIF:
-        return _avif_module() is not None
-    return importlib.util.find_spec("pillow_heif") is not None
+    return _avif_module() is not None if kind == AVIF else _found("pillow_heif")
+
+
+def _found(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent that fails to import; a module blocked in sys.modules
+        return False
 
 
 @functools.cache
