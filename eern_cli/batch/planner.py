@@ -153,8 +153,8 @@ def _scan(base: Path, files, root: Path, out_dir, suffix, scale, on_event: Event
             continue  # hidden files, macOS '._x.png' resource forks, eern's temporaries
         kind = plugins.EXTENSIONS.get(path.suffix.lower())
         if kind and not plugins.installed(kind):
-            on_event({"event": "ignored", "input": str(path), "reason": f"needs eern[{plugins.EXTRA}] "
-                      f"({plugins.LABELS[kind]}: pip install 'eern[{plugins.EXTRA}]')"})
+            on_event({"event": "ignored", "input": str(path), "reason": f"needs eern[{plugins.EXTRA}] for "
+                      f"{plugins.LABELS[kind]}: pip install 'eern[{plugins.EXTRA}]'"})
             continue
         if path.suffix.lower() not in EXTENSIONS and not kind:
             on_event({"event": "ignored", "input": str(path), "reason": "not an image extension"})

@@ -2,8 +2,8 @@
 
 * HEIC/HEIF (phone photos) through ``pillow-heif``. libheif turns the pixels upright by the file's own
   rotation and mirror boxes, and pillow-heif then sets the EXIF orientation to 1, so they are never turned
-  twice. Pillow's opener cuts 10- and 12-bit colour to 8 bits: ``read_deep`` decodes those at full depth,
-  and ``save_deep`` writes 16-bit results as 10-bit HEIC, through the same 16-bit path as PNG and TIFF.
+  twice. Pillow's opener cuts 10-bit colour to 8 bits: ``read_deep`` decodes it at full depth (as 16-bit,
+  the path 16-bit PNG and TIFF take), and ``save_deep`` writes 16-bit results as 10-bit HEIC.
 * AVIF through Pillow's own plugin where it was built with libavif (Pillow >= 11.2 wheels), otherwise
   ``pillow-avif-plugin``. Both read and write 8 bits; the EXIF orientation is applied as for JPEG.
 
@@ -30,7 +30,6 @@ LABELS = {HEIF: "HEIC", AVIF: "AVIF"}
 PACKAGES = {HEIF: "pillow-heif", AVIF: "pillow-avif-plugin"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
-HEIF_OUTPUT_BITS = 10  # what 16-bit results become: 10-bit HEIC, as phones write
 
 
 def sniff(data: bytes) -> str | None:
@@ -103,4 +102,4 @@ def save_deep(fp: BinaryIO, pixels: np.ndarray, *, quality: int, params: dict) -
     modes = {1: "I;16", 3: "RGB;16", 4: "RGBA;16"}
     height, width, channels = pixels.shape
     heif = pillow_heif.from_bytes(modes[channels], (width, height), np.ascontiguousarray(pixels).tobytes())
-    heif.save(fp, quality=quality, save_to_12bit=HEIF_OUTPUT_BITS == 12, **params)
+    heif.save(fp, quality=quality, **params)  # pillow-heif writes 16-bit data at 10 bits, as phones do
