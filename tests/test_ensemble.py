@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers_images import save, smooth
+from helpers_images import save, smooth, upscale_here
 from PIL import Image
 
-from eern_cli.cli.app import main
 from eern_cli.ensemble import ORIENTATIONS, SelfEnsemble
 from eern_cli.images import provenance
 from eern_cli.upscaler import Upscaler
@@ -83,28 +82,19 @@ def test_grey_and_16_bit_arrays_keep_their_kind(tiled: Upscaler) -> None:
     assert deep.shape == (72, 80, 3) and deep.dtype == np.uint16
 
 
-def upscale(capsys, *args: str) -> tuple[int, str]:
-    try:
-        main(["upscale", "--device", "cpu", "--precision", "fp32", *args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
-
-
 def test_flag_end_to_end_with_provenance_and_resume(tmp_path, capsys, whole: Upscaler) -> None:
     rgb = smooth(30, 22, seed=3)
     source = save(tmp_path / "a.png", rgb)
     out = tmp_path / "a_x4.png"
-    code, err = upscale(capsys, str(source), "--tta", "--tile", "16")  # tiled; compared with whole frame
+    code, err = upscale_here(capsys, str(source), "--tta", "--tile", "16")  # tiled; compared with whole frame
     assert code == 0, err
     written = np.asarray(Image.open(out))
     assert np.abs(written.astype(int) - SelfEnsemble(whole).upscale_array(rgb).astype(int)).max() <= 1
     assert not np.array_equal(written, whole.upscale_array(rgb))
     record = provenance.read(out)
     assert record is not None and record.tta is True
-    assert "up to date" in upscale(capsys, str(source), "--tta")[1]
-    code, err = upscale(capsys, str(source))  # without --tta the output is stale: redone
+    assert "up to date" in upscale_here(capsys, str(source), "--tta")[1]
+    code, err = upscale_here(capsys, str(source))  # without --tta the output is stale: redone
     assert code == 0 and "up to date" not in err and provenance.read(out).tta is False
     assert np.array_equal(np.asarray(Image.open(out)), whole.upscale_array(rgb))
 

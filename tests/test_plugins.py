@@ -11,10 +11,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from helpers_images import REPO, cli_env, save, smooth
+from helpers_images import cli_env, save, smooth, upscale_here
 from PIL import Image, ImageCms
 
-from eern_cli.cli.app import main
 from eern_cli.images import bit16, plugins, provenance
 
 pillow_heif = pytest.importorskip("pillow_heif", reason="HEIC needs eern[formats]")
@@ -23,9 +22,6 @@ if not plugins.installed(plugins.AVIF):
 
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 ROTATED = 6  # EXIF orientation 6, as a phone held upright writes: stored pixels turned 90 degrees
-# Blocks the plugins as if eern[formats] were not installed: import fails and no spec is found.
-BLOCK = ("import sys\nBLOCKED = ('pillow_heif', 'pillow_avif', 'PIL._avif')\n"
-         "for name in BLOCKED:\n    sys.modules[name] = None\n")
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +35,6 @@ def exif_rotated() -> bytes:
     exif = Image.Exif()
     exif[0x0112], exif[271] = ROTATED, "Apple"
     return exif.tobytes()
-
-
-def upscale(capsys, *args: str) -> tuple[int, str]:
-    try:
-        main(["upscale", "--device", "cpu", "--precision", "fp32", *args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
 
 
 def read_heif(path) -> tuple[np.ndarray, dict]:
@@ -71,7 +58,7 @@ def test_10_bit_heic_round_trip(tmp_path, capsys, reference) -> None:
     source = tmp_path / "photo.heic"
     with open(source, "wb") as f:
         plugins.save_deep(f, deep, quality=100, params={"exif": exif_rotated(), "icc_profile": ICC})
-    code, err = upscale(capsys, str(source), "--tile", "0")
+    code, err = upscale_here(capsys, str(source), "--tile", "0")
     assert code == 0, err
     pixels, info = read_heif(tmp_path / "photo_x4.heic")
     assert info["bit_depth"] == 10 and pixels.dtype == np.uint16
@@ -87,14 +74,14 @@ def test_10_bit_heic_round_trip(tmp_path, capsys, reference) -> None:
     expected = reference.upscale_array(decoded_input.astype(np.uint16) | (decoded_input >> 10))
     assert np.abs(pixels.astype(float) - expected.astype(float)).mean() / 257 < 3
     assert provenance.read(tmp_path / "photo_x4.heic").input_sha256 == provenance.file_sha256(source)
-    assert "up to date" in upscale(capsys, str(source))[1]
+    assert "up to date" in upscale_here(capsys, str(source))[1]
 
 
 def test_avif_round_trip_and_heic_quality(tmp_path, capsys, reference) -> None:
     plugins.load(plugins.AVIF)
     rgb = smooth(24, 20, seed=5)
     source = save(tmp_path / "pic.avif", rgb, "AVIF", quality=100, exif=exif_rotated(), icc_profile=ICC)
-    code, err = upscale(capsys, str(source), "-q", "95")
+    code, err = upscale_here(capsys, str(source), "-q", "95")
     assert code == 0 and "turned upright (EXIF orientation 6)" in err, err
     with Image.open(tmp_path / "pic_x4.avif") as out:
         assert out.format == "AVIF" and out.mode == "RGB" and out.size == (4 * 20, 4 * 24)  # 8 bits, upright
@@ -105,7 +92,7 @@ def test_avif_round_trip_and_heic_quality(tmp_path, capsys, reference) -> None:
     assert np.abs(pixels.astype(float) - reference.upscale_array(np.ascontiguousarray(upright))).mean() < 3
     sizes = {}
     for quality in ("30", "95"):
-        code, err = upscale(capsys, str(source), "-f", "heic", "-q", quality, "-o", str(tmp_path / f"q{quality}.heic"))
+        code, err = upscale_here(capsys, str(source), "-f", "heic", "-q", quality, "-o", str(tmp_path / f"q{quality}.heic"))
         assert code == 0, err
         sizes[quality] = (tmp_path / f"q{quality}.heic").stat().st_size
     assert sizes["30"] < sizes["95"]
@@ -116,7 +103,7 @@ def test_16_bit_to_avif_is_8_bit_with_a_note(tmp_path, capsys) -> None:
     source = tmp_path / "deep.png"
     with open(source, "wb") as f:
         bit16.write_png16(f, smooth(dtype=np.uint16))
-    code, err = upscale(capsys, str(source), "-f", "avif")
+    code, err = upscale_here(capsys, str(source), "-f", "avif")
     assert code == 0 and "16-bit result written as 8-bit (AVIF holds 8 bits here)" in err
 
 
@@ -125,23 +112,28 @@ def test_folders_take_heic_and_avif(tmp_path, capsys) -> None:
     save(tmp_path / "in" / "b.avif", smooth(), "AVIF")
     with open(tmp_path / "in" / "a.heic", "wb") as f:
         plugins.save_deep(f, smooth(dtype=np.uint16), quality=90, params={})
-    code, err = upscale(capsys, str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-f", "png")
+    code, err = upscale_here(capsys, str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-f", "png")
     assert code == 0 and "2 upscaled" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
 
 
-def blocked(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    """``eern ARGS`` in a fresh interpreter where pillow-heif and every AVIF plugin cannot be imported."""
-    code = BLOCK + textwrap.dedent("""
+def fresh_eern(tmp_path, *args: str, block: bool) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """``eern ARGS`` in a fresh interpreter (where, with ``block``, the plugins cannot be imported): the process,
+    and which plugin modules it had imported by the end."""
+    code = textwrap.dedent(f"""
+        import json, sys
+        PLUGINS = ("pillow_heif", "pillow_avif", "PIL._avif")
+        if {block}:
+            sys.modules.update(dict.fromkeys(PLUGINS))  # as if eern[formats] were not installed
         from eern_cli.cli.app import main
         try:
             main(sys.argv[1:])
         finally:
-            loaded = [m for m, module in sys.modules.items() if module and m.split('.')[0] in BLOCKED]
-            print(json.dumps(loaded))
+            print(json.dumps([name for name in PLUGINS if sys.modules.get(name) is not None]))
     """)
-    return subprocess.run([sys.executable, "-c", "import json\n" + code, *args], capture_output=True, text=True,
-                          env=cli_env(), cwd=tmp_path, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code, "upscale", "--device", "cpu", "--precision", "fp32", *args],
+                            capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120)
+    return result, json.loads(result.stdout.splitlines()[-1])
 
 
 def test_without_the_extra(tmp_path, reference) -> None:
@@ -151,20 +143,19 @@ def test_without_the_extra(tmp_path, reference) -> None:
     save(folder / "b.avif", smooth(), "AVIF")
     with open(folder / "a.heic", "wb") as f:
         plugins.save_deep(f, smooth(dtype=np.uint16), quality=90, params={})
-    fast = ["--device", "cpu", "--precision", "fp32"]
     # In a folder: reported as needing the extra, not as "not an image"; the others are done.
-    result = blocked(tmp_path, "upscale", *fast, "in", "-o", "out")
+    result, loaded = fresh_eern(tmp_path, "in", "-o", "out", block=True)
     assert result.returncode == 0, result.stderr
     assert "a.heic (needs eern[formats]" in result.stderr and "b.avif (needs eern[formats]" in result.stderr
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["c.png"]
-    assert json.loads(result.stdout.splitlines()[-1]) == []  # none of them got in
+    assert loaded == []
     # Named explicitly: that file fails with one line naming the extra.
-    result = blocked(tmp_path, "upscale", *fast, "in/a.heic", "-o", "a.png")
+    result, _ = fresh_eern(tmp_path, "in/a.heic", "-o", "a.png", block=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "HEIC images need the optional package 'pillow-heif'" in result.stderr
     assert "pip install 'eern[formats]'" in result.stderr
     # A flag that needs it: exit 2 before any work.
-    result = blocked(tmp_path, "upscale", *fast, "in/c.png", "-f", "avif")
+    result, _ = fresh_eern(tmp_path, "in/c.png", "-f", "avif", block=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "AVIF images need the optional package" in result.stderr and "eern[formats]" in result.stderr
     assert not (folder / "c_x4.avif").exists()
@@ -172,10 +163,6 @@ def test_without_the_extra(tmp_path, reference) -> None:
 
 def test_plugins_are_imported_only_when_met(tmp_path) -> None:
     save(tmp_path / "c.png", smooth())
-    code = ("import sys\nfrom eern_cli.cli.app import main\ntry:\n    main(sys.argv[1:])\nfinally:\n"
-            "    print('pillow_heif' in sys.modules, 'pillow_avif' in sys.modules)")
-    args = ["upscale", "--device", "cpu", "--precision", "fp32", "c.png"]
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=cli_env(),
-                            cwd=tmp_path, timeout=120)
+    result, loaded = fresh_eern(tmp_path, "c.png", block=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-2:] == ["False", "False"]
+    assert "pillow_heif" not in loaded
