@@ -5,7 +5,7 @@ Every image kind becomes one or more ``Frame``s of numpy arrays the model can ta
 orientation. Palette images become RGB (RGBA if transparent); CMYK is converted to RGB through its embedded ICC
 profile when it has one; 16-bit PNG and TIFF keep all 16 bits (see ``bit16``). ICC profile, DPI and EXIF
 (Orientation reset to 1, no thumbnail) are kept for the output. Only PNG, JPEG, WebP, TIFF, BMP and GIF are
-opened, and HEIC/HEIF and AVIF through their plugins (``plugins``; 10- and 12-bit HEIC at full depth). Anything
+opened, and HEIC/HEIF and AVIF through their plugins (``plugins``; 10-bit HEIC at full depth). Anything
 that cannot be read raises one ``InputImageError`` naming the file (``MissingExtraError`` for a missing plugin).
 """
 

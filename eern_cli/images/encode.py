@@ -2,9 +2,9 @@
 
 PNG and TIFF keep 16 bits (Pillow writes 16-bit grey; 16-bit colour goes through ``bit16``), HEIC keeps 10 of
 them (``plugins.save_deep``); JPEG, WebP, BMP, GIF and AVIF are 8-bit, so 16-bit results are rounded to 8 bits
-there (with a note). HEIC and AVIF need their plugin (``plugins``), loaded only when such an output is written. JPEG has no transparency:
-alpha is flattened onto white. Multi-frame results go to formats that hold frames (PNG as APNG, WebP, TIFF,
-GIF); JPEG and BMP refuse them before any work is done (``check_output``).
+there (with a note). HEIC and AVIF need their plugin (``plugins``), loaded only when such an output is written.
+JPEG has no transparency: alpha is flattened onto white. Multi-frame results go to formats that hold frames (PNG
+as APNG, WebP, TIFF, GIF); JPEG, BMP, HEIC and AVIF refuse them before any work is done (``check_output``).
 """
 
 from __future__ import annotations

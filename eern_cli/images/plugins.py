@@ -4,7 +4,7 @@
   rotation and mirror boxes, and pillow-heif then sets the EXIF orientation to 1, so they are never turned
   twice. Pillow's opener cuts 10-bit colour to 8 bits: ``read_deep`` decodes it at full depth (as 16-bit,
   the path 16-bit PNG and TIFF take), and ``save_deep`` writes 16-bit results as 10-bit HEIC.
-* AVIF through Pillow's own plugin where it was built with libavif (Pillow >= 11.2 wheels), otherwise
+* AVIF through Pillow's own plugin where it was built with libavif (Pillow's wheels from 11.3 on), otherwise
   ``pillow-avif-plugin``. Both read and write 8 bits; the EXIF orientation is applied as for JPEG.
 
 Nothing optional is imported until such a file or ``--format`` is met: a file's kind is told from its
