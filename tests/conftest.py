@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # EERN_TEST_DEVICE=cuda runs the same suite on a GPU.
 TEST_DEVICE = os.environ.get("EERN_TEST_DEVICE", "cpu")
+# One calibration cache for the whole run, subprocesses included: ``--precision auto`` measures once and every
+# process then agrees on the choice; the user's own cache folder is never touched.
+os.environ["EERN_CACHE_DIR"] = tempfile.mkdtemp(prefix="eern-test-cache-")
 
 
 @pytest.fixture(autouse=True)

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from eern_cli.engine.devices import (
-    cpu_has_native_bf16,
     resolve_device,
     resolve_precision,
     resolve_tile,
 )
+from eern_cli.engine.calibrate import cpu_precision
 from eern_cli.errors import DeviceError, UsageError
 
 
@@ -31,10 +31,10 @@ def test_unknown_devices_are_usage_errors(name: str) -> None:
         resolve_device(name)
 
 
-def test_auto_precision_follows_the_hardware() -> None:
+def test_auto_precision_is_the_measured_one() -> None:
     cpu = resolve_precision("auto", torch.device("cpu"))
-    assert cpu.value == ("bf16" if cpu_has_native_bf16() else "fp32")
-    assert cpu.reason
+    assert cpu.value == cpu_precision().choice
+    assert "ms" in cpu.reason
     assert resolve_precision("auto", torch.device("cuda")).value == "fp16"
     assert resolve_precision("FP32", torch.device("cpu")).value == "fp32"
     with pytest.raises(UsageError):

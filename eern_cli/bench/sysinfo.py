@@ -176,8 +176,15 @@ def auto_choices() -> dict[str, Any]:
     device = resolve_device("auto")
     precision = resolve_precision("auto", device)
     tile = resolve_tile(None, device)
-    return {
+    choices: dict[str, Any] = {
         "device": str(device),
         "precision": {"value": precision.value, "reason": precision.reason},
         "tile": {"value": int(tile.value), "reason": tile.reason},
     }
+    if device.type == "cpu":  # the measurement behind the choice: ms per conv step for each candidate
+        from eern_cli.engine.calibrate import cpu_precision
+
+        calibration = cpu_precision()
+        choices["precision"]["measured_ms"] = calibration.ms
+        choices["precision"]["calibration_key"] = calibration.key
+    return choices

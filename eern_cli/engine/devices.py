@@ -1,8 +1,9 @@
 """Which device, precision and tile size to use, and why.
 
 ``auto`` picks the fastest precision that keeps the output within 50 dB PSNR of fp32 (measured on Set14,
-see the README's performance section): bf16 on CPUs with native bf16 instructions (AVX512-BF16 or AMX),
-fp32 on other CPUs (emulated bf16 is slower than fp32 there), fp16 on CUDA (its 10-bit mantissa is more
+see the README's performance section). On a CPU that is measured, once per machine, by
+``eern_cli.engine.calibrate`` (CPU flags cannot tell: bf16 is much faster than fp32 with AMX or on AMD Zen 4/5,
+slower on an Intel CPU with AVX512-BF16 alone). On CUDA and MPS it is fp16 (its 10-bit mantissa is more
 accurate than bf16's 7 bits, and EERN's activations stay far below fp16's 65504 limit).
 """
 
@@ -71,7 +72,7 @@ def _mps_available() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (Linux only; elsewhere empty, which makes ``auto`` choose fp32)."""
+    """The CPU's feature flags (Linux only; elsewhere empty)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -83,6 +84,7 @@ def cpu_flags() -> frozenset[str]:
 
 
 def cpu_has_native_bf16() -> bool:
+    """Whether bf16 instructions exist (shown by ``eern info``); not whether they are faster here."""
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
@@ -108,9 +110,10 @@ def resolve_precision(precision: str, device: torch.device) -> Choice:
         return Choice("fp16", "CUDA: half precision, within 50 dB of fp32 and no overflow on Set14")
     if device.type == "mps":
         return Choice("fp16", "MPS: half precision")
-    if cpu_has_native_bf16():
-        return Choice("bf16", "this CPU has native bf16 instructions (AVX512-BF16/AMX)")
-    return Choice("fp32", "this CPU has no native bf16 instructions, where fp32 is faster")
+    from eern_cli.engine.calibrate import cpu_precision
+
+    calibration = cpu_precision()
+    return Choice(calibration.choice, calibration.reason())
 
 
 def resolve_tile(tile: int | None, device: torch.device) -> Choice:

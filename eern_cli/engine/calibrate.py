@@ -1,0 +1,146 @@
+"""``--precision auto`` on a CPU: decided by timing the model's own work on this machine, not by CPU flags.
+
+Flags cannot tell which precision is fastest. bf16 is about 2x faster than fp32 on AMD Zen 4/5 and several times
+faster with AMX, yet on an Intel Xeon with AVX512-BF16 but no usable AMX it is ~1.6x *slower* (one 84-channel
+3x3 conv on a 256x256 channels-last map: fp32 35 ms, bf16 56 ms, fp16 60 ms), because VDPBF16PS does no more
+multiply-adds per cycle than two-port fp32 FMA and bf16 only adds conversions. So the first time a CPU/torch/
+thread-count combination is seen, each candidate runs EERN's dominant step (two 84-channel 3x3 convs with a
+ReLU between, on a channels-last strip) a few times, interleaved so that a machine that slows down mid-way does
+not favour one candidate, and the fastest minimum wins. That costs ~0.5-1 s once; the result is cached in the
+user's cache folder (``$EERN_CACHE_DIR``, else ``$XDG_CACHE_HOME/eern``, else ``~/.cache/eern``) under a key of
+CPU model, flags, threads and torch version, so a changed machine or torch measures again.
+``EERN_RECALIBRATE=1`` measures again regardless.
+
+Only precisions that keep the output within 50 dB PSNR of fp32 are candidates: bf16 (worst image of Set14
+54.0 dB) and fp16 (61.1 dB) both qualify. A cache that cannot be read or written is never an error: the
+measurement is then simply used for this process only.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from eern_cli.engine.model import FEATURES
+from eern_cli.images import atomic
+
+CANDIDATES = ("fp32", "bf16", "fp16")
+VERSION = 1  # bump when the measured step changes, so old cached figures are not compared with new ones
+STRIP = (FEATURES, 48, 256)  # channels, rows, columns: a strip of the engine's default 256-px tile
+ROUNDS = 4  # interleaved timed rounds per candidate, after one untimed warm-up each
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Milliseconds per step for each candidate (``None``: that precision failed to run here) and the choice."""
+
+    key: str
+    ms: dict[str, float | None]
+    choice: str
+    seconds: float  # what the measurement itself cost
+    cached: bool = False
+
+    def reason(self) -> str:
+        figures = ", ".join(f"{p} {ms:.1f} ms" if ms is not None else f"{p} n/a" for p, ms in self.ms.items())
+        source = "cached measurement" if self.cached else f"measured in {self.seconds:.2f} s"
+        return f"fastest here ({figures} per conv step; {source})"
+
+
+def cache_dir() -> Path:
+    if os.environ.get("EERN_CACHE_DIR"):
+        return Path(os.environ["EERN_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "eern"
+
+
+def machine_key(threads: int) -> str:
+    """What the measurement depends on; anything else (the day, the load) is noise the minimum absorbs."""
+    from eern_cli.engine.devices import cpu_flags, cpu_name
+
+    flags = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:16]
+    return f"v{VERSION}|{cpu_name()}|flags:{flags}|threads:{threads}|torch:{torch.__version__}"
+
+
+def cpu_precision() -> Calibration:
+    """The calibrated choice for this process's thread count: from the cache, else measured (and cached)."""
+    return _cpu_precision(torch.get_num_threads(), os.environ.get("EERN_RECALIBRATE", "") not in ("", "0"))
+
+
+@functools.lru_cache(maxsize=8)
+def _cpu_precision(threads: int, redo: bool) -> Calibration:
+    key = machine_key(threads)
+    path = cache_dir() / "calibration.json"
+    entries = _read(path)
+    if not redo and isinstance(entries.get(key), dict):
+        try:
+            return Calibration(**{**entries[key], "key": key, "cached": True})
+        except TypeError:
+            pass  # an entry of another shape: measure again
+    result = measure(key)
+    entries[key] = {k: v for k, v in asdict(result).items() if k not in ("key", "cached")}
+    _write(path, entries)
+    return result
+
+
+def measure(key: str = "", rounds: int = ROUNDS) -> Calibration:
+    start = time.perf_counter()
+    torch.manual_seed(0)
+    steps = {p: _step(_DTYPES[p]) for p in CANDIDATES}
+    best: dict[str, float | None] = {}
+    for precision, step in steps.items():  # untimed first call: oneDNN builds its kernels here
+        try:
+            step()
+            best[precision] = float("inf")
+        except (RuntimeError, NotImplementedError):
+            best[precision] = None
+    for _ in range(rounds):
+        for precision, step in steps.items():
+            if best[precision] is None:
+                continue
+            t0 = time.perf_counter()
+            step()
+            best[precision] = min(best[precision], (time.perf_counter() - t0) * 1e3)  # type: ignore[type-var]
+    timed = {p: ms for p, ms in best.items() if ms is not None}
+    choice = min(timed, key=lambda p: timed[p]) if timed else "fp32"
+    return Calibration(key, best, choice, time.perf_counter() - start)
+
+
+def _step(dtype: torch.dtype):
+    """Two 3x3 convs with a ReLU between, as in each of EERN's blocks, on a channels-last strip."""
+    channels, rows, cols = STRIP
+    x = torch.rand(1, channels, rows, cols).to(dtype=dtype, memory_format=torch.channels_last) * 255
+    w1, w2 = (torch.randn(channels, channels, 3, 3).mul(0.02).to(dtype=dtype, memory_format=torch.channels_last)
+              for _ in range(2))
+    b = torch.zeros(channels, dtype=dtype)
+
+    def step() -> None:
+        with torch.inference_mode():
+            F.conv2d(F.relu(F.conv2d(x, w1, b, padding=1)), w2, b, padding=1)
+
+    return step
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, entries: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(entries, indent=1, sort_keys=True).encode()
+        atomic.atomic_write(path, lambda f: f.write(data))
+    except OSError:
+        pass  # a read-only or full cache folder: this process still uses the measurement
