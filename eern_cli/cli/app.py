@@ -16,6 +16,7 @@ import typer
 
 from eern_cli import __version__
 from eern_cli.cli.benchmark import benchmark
+from eern_cli.cli.export import export
 from eern_cli.cli.info import info
 from eern_cli.cli.upscale import upscale
 from eern_cli.errors import EernError
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.command(no_args_is_help=True)(upscale)
 app.command()(info)
 app.command()(benchmark)
+app.command(no_args_is_help=True)(export)
 
 
 def _version(value: bool) -> None:
