@@ -39,7 +39,8 @@ class SelfEnsemble:
     """An ``Upscaler`` whose every result is the mean over the eight orientations of the image.
 
     It has the wrapped upscaler's attributes (device, precision, tile, weights ...) and entry points
-    (``upscale``, ``upscale_array``, ``upscale_tensor``) with the same contracts; only the pixels differ.
+    (``upscale``, ``upscale_array``, ``upscale_tensor``, ``stream_tensor``) with the same contracts; only the
+    pixels differ.
     """
 
     tta = True
@@ -50,11 +51,10 @@ class SelfEnsemble:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.upscaler, name)
 
-    # The array and PIL entry points convert to ``upscale_tensor``, which is the ensemble's here.
+    # The array and PIL entry points convert to the tensor entry points, which are the ensemble's here.
     upscale_array = Upscaler.upscale_array
     upscale = Upscaler.upscale
 
-    @torch.inference_mode()
     def upscale_tensor(
         self,
         image: torch.Tensor,
@@ -63,9 +63,26 @@ class SelfEnsemble:
         progress: Progress | None = None,
     ) -> torch.Tensor | None:
         """``Upscaler.upscale_tensor`` of the eight orientations, each turned back, averaged in fp32."""
+        if sink is not None:
+            return self.stream_tensor(image, sink, progress=progress)
+        return torch.from_numpy(self._mean(image, progress)).unsqueeze(0)
+
+    def stream_tensor(
+        self, image: torch.Tensor, sink: Callable[[int, int, torch.Tensor], None], *, progress: Progress | None = None
+    ) -> None:
+        """The mean, handed to ``sink(top, left, rows)`` in strips of full-width rows on the compute device."""
+        mean = torch.from_numpy(self._mean(image, progress)).unsqueeze(0)
+        for top in range(0, mean.shape[-2], STRIP_ROWS):
+            sink(top, 0, mean[..., top : top + STRIP_ROWS, :].to(self.upscaler.device))
+
+    @torch.inference_mode()
+    def _mean(self, image: torch.Tensor, progress: Progress | None) -> np.ndarray:
         if image.dim() == 3:
             image = image.unsqueeze(0)
         height, width = image.shape[-2:]
+        # main's Upscaler streams through upscale_tensor(image, sink); the reshaped one (branch lib) through
+        # stream_tensor(image, sink). Either way each pass is the exact engine's, tile by tile.
+        stream = getattr(self.upscaler, "stream_tensor", None) or self.upscaler.upscale_tensor
         total = np.zeros((3, SCALE * height, SCALE * width), dtype=np.float32)
         for index, (turns, mirrored) in enumerate(ORIENTATIONS):
             seen = orient(total, turns, mirrored)
@@ -74,14 +91,9 @@ class SelfEnsemble:
                 rows, cols = tile.shape[-2:]
                 seen[:, top : top + rows, left : left + cols] += tile[0].float().cpu().numpy()
 
-            self.upscaler.upscale_tensor(orient(image, turns, mirrored), add, progress=_pass(progress, index))
+            stream(orient(image, turns, mirrored), add, progress=_pass(progress, index))
         total *= 1.0 / len(ORIENTATIONS)
-        mean = torch.from_numpy(total).unsqueeze(0)
-        if sink is None:
-            return mean
-        for top in range(0, mean.shape[-2], STRIP_ROWS):
-            sink(top, 0, mean[..., top : top + STRIP_ROWS, :].to(self.upscaler.device))
-        return None
+        return total
 
 
 def _pass(progress: Progress | None, index: int) -> Progress | None:

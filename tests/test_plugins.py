@@ -4,6 +4,7 @@ that block the plugins' import, what a user without the extra sees. Pixel tolera
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -73,7 +74,7 @@ def test_10_bit_heic_round_trip(tmp_path, capsys, reference) -> None:
     decoded_input, _ = read_heif(source)
     expected = reference.upscale_array(decoded_input.astype(np.uint16) | (decoded_input >> 10))
     assert np.abs(pixels.astype(float) - expected.astype(float)).mean() / 257 < 3
-    assert provenance.read(tmp_path / "photo_x4.heic").input_sha256 == provenance.file_sha256(source)
+    assert provenance.read(tmp_path / "photo_x4.heic").input_sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
     assert "up to date" in upscale_here(capsys, str(source))[1]
 
 
