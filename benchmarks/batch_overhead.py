@@ -33,9 +33,9 @@ DEFAULT_DATA = ["/work/shared/data/Set14/LR_bicubic_x4", "/work/shared/data/Set5
 
 
 def images_in(folders: list[str]) -> list[Path]:
-    from eern_cli.images.decode import EXTENSIONS
+    from eern_cli.images.formats import input_extensions
 
-    return sorted(p for f in folders for p in Path(f).iterdir() if p.suffix.lower() in EXTENSIONS)
+    return sorted(p for f in folders for p in Path(f).iterdir() if p.suffix.lower() in input_extensions())
 
 
 def best(fn, repeat: int) -> float:
@@ -71,6 +71,7 @@ def main() -> None:
         Metadata,
         encode,
     )
+    from eern_cli.engine.allocator import keep_freed_memory
     from eern_cli.upscaler import Upscaler
 
     if args.threads:
@@ -79,8 +80,10 @@ def main() -> None:
     if not paths:
         sys.exit(f"no images in {args.data}")
     upscaler = Upscaler(device=args.device, precision=args.precision)
+    if upscaler.device.type == "cpu":
+        keep_freed_memory()  # as the eern CLI does
     print(f"machine: {os.cpu_count()} logical CPUs, torch threads {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.2f}; device {upscaler.device}, precision {upscaler.precision.value}, "
+          f"load average {os.getloadavg()[0]:.2f}; device {upscaler.device}, precision {upscaler.precision}, "
           f"tile {upscaler.tile}")
     blobs = [p.read_bytes() for p in paths]
     arrays = [read_image(b, str(p)).frames[0].color for b, p in zip(blobs, paths, strict=True)]
@@ -114,7 +117,7 @@ def main() -> None:
             try:
                 with redirect_stdout(buf):
                     eern(["upscale", str(folder), "-o", str(Path(tmp) / "out"), "--overwrite", "--quiet", "--json",
-                          "--device", args.device, "--precision", upscaler.precision.value])
+                          "--device", args.device, "--precision", upscaler.precision])
             except SystemExit as exc:
                 if exc.code:
                     raise

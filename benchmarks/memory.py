@@ -17,6 +17,7 @@ import sys
 CHILD = r"""
 import json, resource, sys
 import numpy as np, torch
+from eern_cli.engine.allocator import keep_freed_memory
 from eern_cli.upscaler import Upscaler
 
 def hwm_mb():
@@ -27,6 +28,8 @@ def hwm_mb():
 
 size, device, precision, tile, scratch = json.loads(sys.argv[1])
 upscaler = Upscaler(device=device, precision=precision, tile=tile, scratch=scratch)
+if upscaler.device.type == "cpu":
+    keep_freed_memory()  # as the eern CLI does
 image = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
 upscaler.upscale(np.zeros((32, 32, 3), dtype=np.uint8))  # warm up the kernels
 before = hwm_mb()
@@ -34,7 +37,7 @@ if device.startswith("cuda"):
     torch.cuda.reset_peak_memory_stats()
 out = upscaler.upscale(image)
 result = {"peak_rss_mb": hwm_mb(), "added_mb": hwm_mb() - before, "bytes_per_pixel": upscaler.scratch_bytes_per_pixel(),
-          "precision": upscaler.precision.value, "tile": upscaler.tile}
+          "precision": upscaler.precision, "tile": upscaler.tile}
 if device.startswith("cuda"):
     result["cuda_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
 print(json.dumps(result))

@@ -412,9 +412,11 @@ def memory_run(work: Path, size: int) -> dict:
     resident memory every 20 ms."""
     child = r"""
 import json, sys, numpy as np
+from eern_cli.engine.allocator import keep_freed_memory
 from eern_cli.upscaler import Upscaler
 size, scratch = int(sys.argv[1]), (sys.argv[2] if sys.argv[2] != "-" else None)
 up = Upscaler(device="cpu", precision="fp32", tile=256, scratch=scratch)
+keep_freed_memory()
 up.upscale(np.zeros((32, 32, 3), np.uint8))
 status = dict(l.split(":", 1) for l in open("/proc/self/status") if ":" in l)
 print(json.dumps({"base_kib": int(status["VmRSS"].split()[0]), "bpp": up.scratch_bytes_per_pixel()}), flush=True)

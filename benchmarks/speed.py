@@ -92,6 +92,7 @@ def build(name: str, image, tile: int) -> tuple[Callable, str]:
     """The variant's run function (returns the output) and its label, built in the worker."""
     import torch
 
+    from eern_cli.engine.allocator import keep_freed_memory
     from eern_cli.upscaler import Upscaler
     from eern_cli.weights.loading import load_model
 
@@ -109,6 +110,7 @@ def build(name: str, image, tile: int) -> tuple[Callable, str]:
         return obvious, name
     if name.startswith("eern"):
         upscaler = Upscaler(device="cpu", precision="fp32" if "fp32" in name else "auto", tile=tile)
+        keep_freed_memory()  # as the eern CLI does
         return lambda: upscaler.upscale_tensor(image), name
     model, _ = load_model()
     path = Path(tempfile.mkdtemp()) / "eern.onnx"

@@ -1,33 +1,69 @@
 """The exceptions eern raises on purpose.
 
 Each one also inherits the builtin a caller would naturally catch (``FileNotFoundError``, ``ValueError``,
-...), so code that does not know about eern still handles them sensibly. The CLI turns every ``EernError``
-into one line on stderr: what went wrong, with which file, and what to do (``hint``).
+...), so code that does not know about eern still handles them sensibly. Each carries data (``path``, ``size``
+and what its subclass adds) besides its message, and a ``hint`` saying what to do. A hint names settings as
+``{name=VALUE}``: the library writes that as the argument (``scratch=DIR``), the CLI's error boundary as the
+flag (``--scratch DIR``), so flag spellings live only in the CLI (``eern_cli/cli/app.py``).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
+
+_SETTING = re.compile(r"\{(\w+)(?:=([^}]*))?\}")
+
+
+def as_argument(name: str, value: str | None) -> str:
+    """How the library writes a setting in a hint: as the argument, ``scratch=DIR``."""
+    return name if value is None else f"{name}={value}"
+
+
+def render_hint(template: str | None, setting: Callable[[str, str | None], str] = as_argument) -> str | None:
+    """A hint with each ``{name=VALUE}`` written by ``setting`` (the CLI passes its own, which writes flags)."""
+    if template is None:
+        return None
+    return _SETTING.sub(lambda m: setting(m.group(1), m.group(2)), template)
+
+
+def first_line(exc: BaseException | str) -> str:
+    """The first line of an exception's text (libraries' messages run to pages), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class EernError(Exception):
-    """Base class: ``path`` is the file concerned (if any), ``hint`` what the user can do about it."""
+    """Base class: ``path`` is the file concerned (if any), ``size`` the image's (width, height) where it
+    matters, ``hint`` what the user can do about it."""
 
     exit_code = 1
 
-    def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, path: str | Path | None = None, hint: str | None = None,
+                 size: tuple[int, int] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.path = None if path is None else str(path)
-        self.hint = hint
+        self.size = size
+        self.hint_template = hint
 
-    def __str__(self) -> str:
+    @property
+    def hint(self) -> str | None:
+        return render_hint(self.hint_template)
+
+    def describe(self, setting: Callable[[str, str | None], str] = as_argument) -> str:
+        """The one-line report: what went wrong, the file, and what to do (settings written by ``setting``)."""
         text = self.message
         if self.path is not None and self.path not in text:
             text += f" ({self.path})"
-        if self.hint:
-            text += f". {self.hint[:1].upper()}{self.hint[1:]}"
+        hint = render_hint(self.hint_template, setting)
+        if hint:
+            text += f". {hint[:1].upper()}{hint[1:]}"
         return text
+
+    def __str__(self) -> str:
+        return self.describe()
 
 
 class UsageError(EernError, ValueError):
@@ -69,7 +105,13 @@ class DeviceError(EernError, RuntimeError):
 
 
 class InsufficientMemoryError(EernError, MemoryError):
-    """An image whose inference needs more memory than the device has, even with the smallest tiles."""
+    """An image whose inference needs more memory than the device has, even with the smallest tiles.
+    ``needed_bytes`` and ``available_bytes`` where they were counted up front; ``device`` where it ran out."""
+
+    def __init__(self, message: str, *, needed_bytes: int | None = None, available_bytes: int | None = None,
+                 device: str | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.needed_bytes, self.available_bytes, self.device = needed_bytes, available_bytes, device
 
 
 class MissingExtraError(EernError, ImportError):

@@ -2,30 +2,31 @@
 
 One ``Upscaler`` holds the model on its device in its working precision and nothing else: every call keeps
 its state in local variables, so one instance can serve several threads.
+
+Tensor contract (the one place it is written; ``upscale_tensor`` and ``stream_tensor`` follow it, and every
+other entry point converts to it): the input is RGB, shape (3, H, W) or (1, 3, H, W), any float dtype, on any
+device, on the **0..255 scale** (no normalisation), any H, W >= 1; images under 15 px per side (ESA's
+minimum) are padded by edge replication and the output cropped back. The output is RGB (1, 3, 4H, 4W) float
+on the same 0..255 scale, not clamped.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from eern_cli.engine.allocator import keep_freed_memory
-from eern_cli.engine.devices import (
-    DTYPES,
-    Choice,
-    resolve_device,
-    resolve_precision,
-    resolve_tile,
-)
-from eern_cli.engine.model import FEATURES, MIN_SIDE, SCALE
+from eern_cli.engine import SCALE
+from eern_cli.engine.devices import DTYPES, resolve_device, resolve_precision, resolve_tile
+from eern_cli.engine.model import FEATURES, MIN_SIDE
+from eern_cli.engine.regions import runs_whole
 from eern_cli.engine.scratch import feature_bytes_per_pixel
-from eern_cli.engine.tiled import Progress, run_exact_tiled
+from eern_cli.engine.tiled import run_exact_tiled
 from eern_cli.errors import InputImageError, InsufficientMemoryError
+from eern_cli.protocols import Progress, TileSink
 from eern_cli.weights.loading import load_model
 
 if TYPE_CHECKING:
@@ -48,6 +49,9 @@ class Upscaler:
     fp32, bf16 or fp16. ``tile``: input pixels per tile side, None for the device's default, 0 for the
     whole frame; every tile size gives the whole-frame result. ``scratch``: where the full-resolution
     feature maps live: None on the device, "host" in CPU memory, or a folder for a memory-mapped file.
+
+    After construction ``device`` (a ``torch.device``), ``precision`` ("fp32", "bf16" or "fp16") and ``tile``
+    (an int, 0 = whole frame) are what ``auto`` resolved to, and ``reasons`` says why each was chosen.
     """
 
     def __init__(
@@ -60,15 +64,15 @@ class Upscaler:
         scratch: str | os.PathLike[str] | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        self.precision: Choice = resolve_precision(precision, self.device)
-        self.tile_choice: Choice = resolve_tile(tile, self.device)
-        self.tile = int(self.tile_choice.value)
-        self.dtype = DTYPES[self.precision.value]
+        precision_choice = resolve_precision(precision, self.device)
+        tile_choice = resolve_tile(tile, self.device)
+        self.precision: str = precision_choice.value
+        self.tile: int = int(tile_choice.value)
+        self.reasons: dict[str, str] = {"precision": precision_choice.reason, "tile": tile_choice.reason}
+        self.dtype = DTYPES[self.precision]
         self.scratch = scratch
         model, self.weights = load_model(weights)
         self.model = model.to(self.device, self.dtype).to(memory_format=torch.channels_last)
-        if self.device.type == "cpu":
-            keep_freed_memory()
 
     @property
     def scale(self) -> int:
@@ -78,58 +82,47 @@ class Upscaler:
         """Memory the exact tiling keeps per input pixel for its feature maps (output not included)."""
         return feature_bytes_per_pixel(self.model, self.dtype)
 
+    def upscale_tensor(self, image: torch.Tensor, *, progress: Progress | None = None) -> torch.Tensor:
+        """The x4 output as one (1, 3, 4H, 4W) float32 tensor on the CPU (see the module's tensor contract)."""
+        height, width = _check_shape(image)
+        collected = torch.empty((1, 3, SCALE * height, SCALE * width), dtype=torch.float32)
+
+        def collect(top: int, left: int, tile: torch.Tensor) -> None:
+            collected[..., top : top + tile.shape[-2], left : left + tile.shape[-1]].copy_(tile)
+
+        self.stream_tensor(image, collect, progress=progress)
+        return collected
+
     @torch.inference_mode()
-    def upscale_tensor(
-        self,
-        image: torch.Tensor,
-        sink: Callable[[int, int, torch.Tensor], None] | None = None,
-        *,
-        progress: Progress | None = None,
-    ) -> torch.Tensor | None:
-        """The one place where inference enters; every other entry point converts to this.
-
-        Tensor contract: ``image`` is RGB, shape (3, H, W) or (1, 3, H, W), any float dtype and device, on
-        the 0..255 scale (no normalisation), any H, W >= 1. Images smaller than 15 px per side (ESA's
-        minimum) are padded by edge replication and the output cropped back. The output is (1, 3, 4H, 4W)
-        float on the 0..255 scale, not clamped. With ``sink``, each tile's output goes to
-        ``sink(top, left, tile)`` in output pixels (on the compute device) and nothing is returned:
-        this keeps memory at the feature maps plus whatever the sink keeps.
-        """
-        if image.dim() == 3:
-            image = image.unsqueeze(0)
-        if image.dim() != 4 or image.shape[:2] != (1, 3):
-            raise InputImageError(f"expected a (1, 3, H, W) RGB tensor, got shape {tuple(image.shape)}")
-        height, width = image.shape[-2:]
+    def stream_tensor(self, image: torch.Tensor, sink: TileSink, *, progress: Progress | None = None) -> None:
+        """The x4 output tile by tile: ``sink(top, left, tile)`` with each (1, 3, h, w) tile in output pixels, on
+        the compute device (see the module's tensor contract). Memory stays at the feature maps plus whatever
+        the sink keeps; this is where inference enters, every other call comes through here."""
+        height, width = _check_shape(image)
         self.check_memory(height, width)
-        collected: torch.Tensor | None = None
-        if sink is None:
-            collected = torch.empty((1, 3, SCALE * height, SCALE * width), dtype=torch.float32)
-
-            def sink(top: int, left: int, tile: torch.Tensor) -> None:
-                collected[..., top : top + tile.shape[-2], left : left + tile.shape[-1]].copy_(tile)
-
-        x = image.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+        x = image.reshape(1, 3, height, width).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
         pad_bottom, pad_right = max(MIN_SIDE - height, 0), max(MIN_SIDE - width, 0)
         if pad_bottom or pad_right:
             x = F.pad(x.float(), (0, pad_right, 0, pad_bottom), mode="replicate").to(self.dtype)
             sink = _cropping(sink, SCALE * height, SCALE * width)
         self._run(x, sink, progress)
-        return collected
 
-    def _run(self, x: torch.Tensor, sink: Callable, progress: Progress | None) -> None:
+    def _run(self, x: torch.Tensor, sink: TileSink, progress: Progress | None) -> None:
         """Run with the configured tile; on an out-of-memory error retry with smaller tiles, then host scratch."""
         if self.device.type == "cuda":
             # cuDNN autotuning pays off over a batch of same-sized tiles; TF32 would make "fp32" inexact.
+            # torch's cuDNN flags are process-wide: they hold only for this call and are restored after it
+            # (convolutions that other threads run meanwhile see them too).
             exact = self.dtype == torch.float32
             with torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False, allow_tf32=not exact):
                 return self._run_with_retries(x, sink, progress)
         return self._run_with_retries(x, sink, progress)
 
-    def _run_with_retries(self, x: torch.Tensor, sink: Callable, progress: Progress | None) -> None:
+    def _run_with_retries(self, x: torch.Tensor, sink: TileSink, progress: Progress | None) -> None:
         tile, scratch = self.tile, self.scratch
         while True:
             try:
-                if tile == 0 or (tile >= x.shape[-2] and tile >= x.shape[-1]):
+                if runs_whole(x.shape[-2], x.shape[-1], tile):
                     sink(0, 0, self.model(x))
                     if progress:
                         progress(1, 1)
@@ -149,7 +142,8 @@ class Upscaler:
                     raise InsufficientMemoryError(
                         f"out of memory on {self.device} for a {x.shape[-1]}x{x.shape[-2]} image, even in "
                         f"{MIN_RETRY_TILE} px tiles",
-                        hint="use --scratch DIR (a memory-mapped file), --precision bf16, or a smaller image",
+                        hint="use {scratch=DIR} (a memory-mapped file), {precision=bf16}, or a smaller image",
+                        size=(x.shape[-1], x.shape[-2]), device=str(self.device),
                     ) from exc
 
     def check_memory(self, height: int, width: int) -> None:
@@ -161,7 +155,7 @@ class Upscaler:
         on_host = self.device.type == "cpu" or str(self.scratch) == "host"
         mapped = self.scratch is not None and str(self.scratch) != "host"
         pixels = height * width
-        whole = self.tile == 0 or (self.tile >= height and self.tile >= width)
+        whole = runs_whole(height, width, self.tile)
         # The whole-frame forward keeps several 84-channel maps alive (benchmarks/memory.py measured ~1.9 kB per
         # input pixel in fp32, about five maps plus the rest); the exact tiling its two maps.
         whole_frame_bytes = 5 * FEATURES * torch.empty((), dtype=self.dtype).element_size()
@@ -169,11 +163,12 @@ class Upscaler:
         needed = HOST_BYTES_PER_PIXEL * pixels + (feature_map if on_host and not mapped else 0)
         available = _available_memory()
         if available is not None and needed > available:
-            hint = "use a smaller image" if mapped else "use --scratch DIR to keep the feature maps in a file"
+            hint = "use a smaller image" if mapped else "use {scratch=DIR} to keep the feature maps in a file"
             raise InsufficientMemoryError(
                 f"a {width}x{height} image needs about {needed / 2**30:.1f} GiB of memory, and "
                 f"{available / 2**30:.1f} GiB is free",
-                hint=hint,
+                hint=hint, size=(width, height), needed_bytes=needed, available_bytes=available,
+                device=str(self.device),
             )
 
     def upscale_array(self, array: np.ndarray, *, progress: Progress | None = None) -> np.ndarray:
@@ -226,7 +221,7 @@ class Upscaler:
             rows, cols = tile.shape[-2:]
             view[top : top + rows, left : left + cols].copy_(tile[0].permute(1, 2, 0))
 
-        self.upscale_tensor(pixels, store, progress=progress)
+        self.stream_tensor(pixels, store, progress=progress)
         return result
 
     def upscale(self, image: ImageT, *, progress: Progress | None = None) -> ImageT:
@@ -244,6 +239,12 @@ class Upscaler:
             )
         out = self.upscale_array(np.asarray(image), progress=progress)
         return Image.fromarray(out)
+
+
+def _check_shape(image: torch.Tensor) -> tuple[int, int]:
+    if image.dim() not in (3, 4) or image.shape[-3] != 3 or (image.dim() == 4 and image.shape[0] != 1):
+        raise InputImageError(f"expected a (3, H, W) or (1, 3, H, W) RGB tensor, got shape {tuple(image.shape)}")
+    return int(image.shape[-2]), int(image.shape[-1])
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -265,7 +266,7 @@ def _available_memory() -> int | None:
     return None
 
 
-def _cropping(sink: Callable, height: int, width: int) -> Callable:
+def _cropping(sink: TileSink, height: int, width: int) -> TileSink:
     def cropped(top: int, left: int, tile: torch.Tensor) -> None:
         tile = tile[..., : max(height - top, 0), : max(width - left, 0)]
         if tile.numel():

@@ -1,4 +1,5 @@
-"""Shared test settings: the device under test, the benchmark data, and an isolated hub cache."""
+"""Shared test settings and fixtures: the device under test, one fp32 ``Upscaler`` on it, the benchmark data,
+and an isolated hub cache."""
 
 from __future__ import annotations
 
@@ -37,3 +38,11 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def device() -> str:
     return TEST_DEVICE
+
+
+@pytest.fixture(scope="session")
+def upscaler(device: str):
+    """One fp32 ``Upscaler`` on the device under test, shared by every test that only runs the model."""
+    from eern_cli.upscaler import Upscaler
+
+    return Upscaler(device=device, precision="fp32")

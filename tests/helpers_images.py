@@ -11,10 +11,17 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageCms
+
+from eern_cli.images import provenance
+from eern_cli.images.decode import Frame
+from eern_cli.images.encode import EncodeOptions, Metadata, encode
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = ["--device", "cpu", "--precision", "fp32"]
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+RECORD = provenance.make(weights_sha256="ab" * 32, scale=4.0, tile=256, precision="fp32", device="cpu",
+                         alpha="model", input_sha256="cd" * 32, settings={"format": "png"})
 
 
 def smooth(width: int = 24, height: int = 20, channels: int = 3, *, seed: int = 0, dtype=np.uint8) -> np.ndarray:
@@ -130,3 +137,28 @@ def decodes_completely(path: Path) -> bool:
         return True
     except Exception:
         return False
+
+
+class CountingNearest:
+    """A stand-in model for resampling logic: nearest-neighbour x4, counting its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def upscale_array(self, array, progress=None):
+        self.calls += 1
+        if progress:
+            progress(1, 1)
+        return np.repeat(np.repeat(array, 4, axis=0), 4, axis=1)
+
+
+def encode_metadata(**kw) -> Metadata:
+    """Output metadata: eern's provenance ``RECORD`` and nothing else unless given."""
+    return Metadata(**{"icc": None, "dpi": None, "exif": None, "loop": None, "provenance": RECORD, **kw})
+
+
+def encode_to_bytes(frames: list[Frame], fmt: str, *, options: EncodeOptions | None = None, **meta) -> bytes:
+    """``frames`` as the encoder writes them in ``fmt``."""
+    buf = io.BytesIO()
+    encode(buf, frames, encode_metadata(**meta), options or EncodeOptions(format=fmt))
+    return buf.getvalue()

@@ -33,3 +33,13 @@ def test_tuned_allocator_reuses_freed_buffers_instead_of_faulting_them_in_again(
     # 5 rounds x 160 MB is ~200,000 pages faulted in again when untuned.
     assert faults("tuned") < 1000
     assert faults("default") > 100_000
+
+
+def test_the_library_leaves_the_allocator_alone() -> None:
+    """Process-wide settings are the CLI's to make: creating a CPU ``Upscaler`` does not tune glibc."""
+    child = ("from eern_cli.upscaler import Upscaler\n"
+             "from eern_cli.engine.allocator import keep_freed_memory\n"
+             "Upscaler(device='cpu', precision='fp32')\n"
+             "print(keep_freed_memory.cache_info().currsize)")
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0"

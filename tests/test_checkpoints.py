@@ -40,8 +40,6 @@ def test_lookup_by_sha256() -> None:
     assert checkpoints.by_sha256(OFFICIAL.sha256) is OFFICIAL
     assert checkpoints.by_sha256(OFFICIAL.sha256.upper()) is OFFICIAL
     assert checkpoints.by_sha256("0" * 64) is None
-    assert checkpoints.by_name("official") is OFFICIAL
-    assert checkpoints.by_name("nope") is None
 
 
 def test_lookup_for_hub() -> None:

@@ -297,7 +297,7 @@ def _run_batch(src: Path, out: Path, tile: int):
     from eern_cli.upscaler import Upscaler
 
     upscaler = Upscaler(device="cpu", precision="fp32", tile=tile)
-    return batch_module.run(plan([str(src)], output=str(out)), upscaler, batch_module.RunOptions())
+    return batch_module.run(plan([str(src)], output=str(out)).jobs, upscaler, batch_module.RunOptions())
 
 
 def test_out_of_memory_in_a_batch_retries_with_smaller_tiles(tmp_path, forced_oom):

@@ -7,6 +7,7 @@ cache under ``tmp_path``. The server can misbehave on purpose (404s, 500, trunca
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -180,7 +181,7 @@ def test_download_lands_in_hf_cache_verified(fake_hub: FakeHub, tmp_path: Path) 
     assert path.read_bytes() == PAYLOAD
     assert path.resolve() == _repo_cache(tmp_path) / "blobs" / SHA
     assert (_repo_cache(tmp_path) / "refs" / "main").read_text() == COMMIT
-    assert fake_hub.requests() == ["HEAD", "GET"]
+    assert fake_hub.requests() == ["HEAD", "HEAD", "GET"]  # a cold download: one probe, then the library's
     assert all(auth == "Bearer hf_eern_test_token" for *_, auth in fake_hub.log)  # HF_TOKEN honoured
 
 
@@ -194,11 +195,11 @@ def test_hf_hub_cache_is_read_at_call_time(
 
 def test_cache_hits(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     first = hub.download(REF)
-    assert hub.download(REF) == first and fake_hub.requests() == ["HEAD", "GET", "HEAD"]
+    assert hub.download(REF) == first and fake_hub.requests() == ["HEAD", "HEAD", "GET", "HEAD"]
     assert hub.download(HubRef(REPO, "eern.pt", COMMIT)) == first  # a pinned commit in cache: no request
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert hub.download(REF) == first
-    assert fake_hub.requests() == ["HEAD", "GET", "HEAD"]
+    assert fake_hub.requests() == ["HEAD", "HEAD", "GET", "HEAD"]
     monkeypatch.delenv("HF_HUB_OFFLINE")
     fake_hub.stop()
     assert hub.download(REF) == first and first.read_bytes() == PAYLOAD  # server gone: refs/main in cache
@@ -208,14 +209,14 @@ def test_head_500_with_warm_cache_serves_cache(fake_hub: FakeHub) -> None:
     first = hub.download(REF)
     fake_hub.modes["eern.pt"] = "head500"
     assert hub.download(REF) == first
-    assert fake_hub.requests() == ["HEAD", "GET", "HEAD"]  # no retries when the cache can answer
+    assert fake_hub.requests() == ["HEAD", "HEAD", "GET", "HEAD"]  # no probe, no retries: the cache answers
 
 
 def test_offline_cold_cache(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(WeightsNotFoundError) as info:
         hub.download(REF)
-    assert "offline" in str(info.value) and info.value.hint == "run once online or pass --weights PATH"
+    assert "offline" in str(info.value) and info.value.hint == "run once online or use weights=PATH"
     assert fake_hub.log == []
 
 
@@ -251,6 +252,21 @@ def test_head_500_cold_cache_is_a_download_error(fake_hub: FakeHub) -> None:
         hub.download(REF)
 
 
+def test_unreachable_hub_fails_after_one_try(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without HF_HUB_OFFLINE, a refused connection cost 23.4 s of the library's retries before our message."""
+    with socket.socket() as probe:  # a loopback port that nothing listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="could not reach .* and it is not cached") as info:
+        hub.download(REF)
+    assert time.monotonic() - started < 3
+    assert "HF_HUB_OFFLINE=1" in info.value.hint
+
+
 @pytest.mark.parametrize("mode", ["truncate", "short"])
 def test_truncated_body_leaves_no_blob(fake_hub: FakeHub, tmp_path: Path, mode: str) -> None:
     fake_hub.modes["eern.pt"] = mode
@@ -258,7 +274,7 @@ def test_truncated_body_leaves_no_blob(fake_hub: FakeHub, tmp_path: Path, mode: 
     with pytest.raises(DownloadError, match="was cut short"):
         hub.download(REF)
     assert time.monotonic() - started < 10  # one 1 s resume pause in the library for "truncate", none for "short"
-    assert fake_hub.requests() == ["HEAD", "GET", "GET"] if mode == "truncate" else ["HEAD", "GET"]
+    assert fake_hub.requests() == ["HEAD", "HEAD", "GET", "GET"] if mode == "truncate" else ["HEAD", "HEAD", "GET"]
     assert _complete_blobs(tmp_path) == []
     assert not (_repo_cache(tmp_path) / "snapshots" / COMMIT / "eern.pt").exists()
 

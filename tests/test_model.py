@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from eern_cli.bench.flops import count
-from eern_cli.bench.metrics import modcrop, psnr
+from eern_cli.bench.metrics import psnr
+from eern_cli.bench.quality import find_pairs, load_pair
 from eern_cli.engine.model import EERN, MIN_SIDE, count_parameters
 from eern_cli.upscaler import Upscaler
 from eern_cli.weights.loading import load_model
@@ -49,9 +49,8 @@ def test_raw_model_needs_fifteen_pixels_which_is_why_inference_pads() -> None:
 def test_whole_frame_fp32_reproduces_published_psnr(shared_data, dataset: str, device: str) -> None:
     upscaler = Upscaler(device=device, precision="fp32", tile=0)
     scores = []
-    for hr_path in sorted((shared_data / dataset / "HR").glob("*.png")):
-        lr = np.asarray(Image.open(shared_data / dataset / "LR_bicubic_x4" / hr_path.name).convert("RGB"))
-        hr = modcrop(np.asarray(Image.open(hr_path).convert("RGB")), 4)
+    for pair in find_pairs(shared_data / dataset):
+        lr, hr = load_pair(pair)  # HR mod-cropped to 4x the LR size
         sr = upscaler.upscale(lr)
         scores.append(psnr(sr, hr, border=4, y=True))
     # Tolerance: 0.01 dB of the published mean.

@@ -1,117 +1,30 @@
-"""Planning (planner) and running (batch) a batch: isolation, resume via provenance, events, interruption."""
+"""Running a batch (``batch/runner.py``): isolation, resume via provenance, events, interruption."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 from helpers_images import decodes_completely, encoded, save, smooth
 from PIL import Image
 
 from eern_cli.batch import runner as batch
 from eern_cli.batch.planner import plan
-from eern_cli.batch.resume import verdict
-from eern_cli.errors import InputNotFoundError, OutputError, UsageError
 from eern_cli.images import atomic, provenance
 from eern_cli.images.encode import EncodeOptions
-
-
-@pytest.fixture(scope="module")
-def upscaler():
-    from eern_cli.upscaler import Upscaler
-
-    return Upscaler(device="cpu", precision="fp32")
+from eern_cli.weights.checkpoints import sha256_file
 
 
 def run(upscaler, inputs, *, events=None, **kw):
     plan_kw = {k: kw.pop(k) for k in ("output", "recursive", "suffix", "fmt") if k in kw}
     encode_kw = {k: kw.pop(k) for k in ("quality", "subsampling", "lossless") if k in kw}
-    jobs = plan([str(i) for i in inputs], scale=kw.get("scale", 4.0), on_event=events, **plan_kw)
+    jobs = plan([str(i) for i in inputs], scale=kw.get("scale", 4.0), **plan_kw).jobs
     options = batch.RunOptions(encode=EncodeOptions(**encode_kw), **kw)
     return batch.run(jobs, upscaler, options, events)
 
 
 def tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-
-
-# ----------------------------------------------------------------------------------------------- planning
-
-
-def test_plan_default_names_next_to_input(tmp_path):
-    a = save(tmp_path / "a.png", smooth())
-    (job,) = plan([str(a)])
-    assert job.output == tmp_path / "a_x4.png" and job.format == "png"
-    (job,) = plan([str(a)], scale=2)
-    assert job.output == tmp_path / "a_x2.png"
-    (job,) = plan([str(a)], fmt="jpg")
-    assert job.output == tmp_path / "a_x4.jpg"
-
-
-def test_plan_folder_mirrors_tree_keeps_stems_and_notes_non_images(tmp_path):
-    src = tmp_path / "in"
-    save(src / "a.png", smooth())
-    save(src / "sub" / "b.JPG", smooth(), "JPEG")
-    (src / "readme.txt").write_text("hi")
-    (src / "._a.png").write_bytes(b"resource fork")
-    (src / ".a.png.eern-1-0123abcd.tmp").write_bytes(b"temp")
-    events = []
-    flat = plan([str(src)], output=str(tmp_path / "out"), on_event=events.append)
-    assert [j.output for j in flat] == [tmp_path / "out" / "a.png"]
-    assert [e["input"] for e in events if e["event"] == "ignored"] == [str(src / "readme.txt")]
-    deep = plan([str(src)], output=str(tmp_path / "out"), recursive=True)
-    assert [j.output for j in deep] == [tmp_path / "out" / "a.png", tmp_path / "out" / "sub" / "b.JPG"]
-
-
-def test_plan_skips_own_outputs_next_to_inputs(tmp_path):
-    save(tmp_path / "a.png", smooth())
-    save(tmp_path / "a_x4.png", smooth(96, 80))
-    save(tmp_path / "b_x4.png", smooth())  # no b.* beside it: a real input
-    jobs = plan([str(tmp_path)])
-    assert [j.input.name for j in jobs] == ["a.png", "b_x4.png"]
-
-
-def test_plan_glob_pattern(tmp_path):
-    for name in ("x1.png", "x2.png", "y.png"):
-        save(tmp_path / "d" / name, smooth())
-    jobs = plan([str(tmp_path / "d" / "x*.png")], output=str(tmp_path / "o"))
-    assert [j.output.name for j in jobs] == ["x1.png", "x2.png"]
-    with pytest.raises(UsageError, match="no file matches"):
-        plan([str(tmp_path / "d" / "z*.png")])
-
-
-def test_plan_refusals(tmp_path):
-    a = save(tmp_path / "a.png", smooth())
-    b = save(tmp_path / "b.png", smooth())
-    (missing,) = plan([str(tmp_path / "nope.png")])
-    assert isinstance(missing.error, InputNotFoundError) and "nope.png" in str(missing.error)
-    with pytest.raises(UsageError, match="names one file"):
-        plan([str(a), str(b)], output=str(tmp_path / "one.png"))
-    with pytest.raises(UsageError, match="cannot tell the output format"):
-        plan([str(a)], output=str(tmp_path / "out.xyz"))
-    with pytest.raises(UsageError, match="agree"):
-        plan([str(a)], output=str(tmp_path / "out.jpg"), fmt="png")
-    (same,) = plan([str(a)], output=str(a))
-    assert isinstance(same.error, OutputError) and "overwrite the input" in str(same.error)
-    (same,) = plan([str(a)], suffix="")
-    assert isinstance(same.error, OutputError)
-    save(tmp_path / "a.jpg", smooth(), "JPEG")
-    jobs = plan([str(tmp_path / "a.png"), str(tmp_path / "a.jpg")], fmt="webp")
-    assert jobs[0].error is None and "both be written" in str(jobs[1].error)
-
-
-def test_output_that_resolves_to_the_input_is_refused(tmp_path):
-    a = save(tmp_path / "a.png", smooth())
-    os.symlink(a, tmp_path / "a_x4.png")
-    (job,) = plan([str(a)])
-    assert isinstance(job.error, OutputError) and "overwrite the input" in str(job.error)
-    os.unlink(tmp_path / "a_x4.png")
-    os.link(a, tmp_path / "a_x4.png")  # a hard link: only the write-time check can tell
-    (job,) = plan([str(a)])
-    with pytest.raises(OutputError, match="input itself"):
-        verdict(job, "x", "y", overwrite=True)
 
 
 # ----------------------------------------------------------------------------------------------- running
@@ -144,7 +57,7 @@ def test_output_is_the_model_result_with_provenance(tmp_path, upscaler):
     out = Image.open(tmp_path / "a_x4.png")
     assert np.array_equal(np.asarray(out), upscaler.upscale_array(rgb))
     record = provenance.from_image(out)
-    assert record.input_sha256 == provenance.file_sha256(a)
+    assert record.input_sha256 == sha256_file(a)
     assert record.weights_sha256 == upscaler.weights.sha256 and record.precision == "fp32" and record.scale == 4
 
 
@@ -272,7 +185,7 @@ def test_encoding_overlaps_the_model(tmp_path, monkeypatch):
         return np.repeat(np.repeat(array, 4, axis=0), 4, axis=1)
 
     fake = SimpleNamespace(upscale_array=slow_nearest, weights=SimpleNamespace(sha256="0" * 64),
-                           precision=SimpleNamespace(value="fp32"), tile=0, device="cpu")
+                           precision="fp32", tile=0, device="cpu")
     src = tmp_path / "in"
     for i in range(6):
         save(src / f"{i}.png", smooth(seed=i))

@@ -25,14 +25,13 @@ class FakeRunner:
         self.name, self.calls, self.offset, self.sleep = name, calls, offset, sleep
         self.device, self.dtype = torch.device("cpu"), torch.float32
 
-    def upscale_tensor(self, image: torch.Tensor, sink=None):  # noqa: ANN001
+    def upscale_tensor(self, image: torch.Tensor, *, progress=None) -> torch.Tensor:  # noqa: ANN001
         self.calls.append(self.name)
         time.sleep(self.sleep)
-        out = torch.full((1, 3, 4 * image.shape[-2], 4 * image.shape[-1]), 100.0 + self.offset)
-        if sink is None:
-            return out
-        sink(0, 0, out)
-        return None
+        return torch.full((1, 3, 4 * image.shape[-2], 4 * image.shape[-1]), 100.0 + self.offset)
+
+    def stream_tensor(self, image: torch.Tensor, sink, *, progress=None) -> None:  # noqa: ANN001
+        sink(0, 0, self.upscale_tensor(image))
 
 
 def test_rounds_are_interleaved_and_rotated() -> None:

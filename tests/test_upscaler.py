@@ -101,6 +101,30 @@ def test_tensor_contract_returns_unclamped_float(upscaler: Upscaler) -> None:
     assert out.shape == (1, 3, 64, 64) and out.dtype == torch.float32
 
 
+def test_streaming_gives_the_same_tiles_as_the_tensor_call(upscaler: Upscaler) -> None:
+    """``upscale_tensor`` always returns a tensor; ``stream_tensor`` hands over tiles and returns nothing.
+    Tolerance: identical (0 grey levels), as both run the same tiles."""
+    image = torch.from_numpy(random_image((40, 70, 3), seed=5)).permute(2, 0, 1).float()
+    whole = upscaler.upscale_tensor(image)
+    streamed = torch.zeros_like(whole)
+    tiles = []
+
+    def sink(top: int, left: int, tile: torch.Tensor) -> None:
+        tiles.append((top, left))
+        streamed[..., top : top + tile.shape[-2], left : left + tile.shape[-1]] = tile.float().cpu()
+
+    assert upscaler.stream_tensor(image.unsqueeze(0), sink) is None
+    assert len(tiles) > 1 and torch.equal(streamed, whole)
+
+
+def test_settings_are_plain_values_with_their_reasons(device: str) -> None:
+    up = Upscaler(device=device, precision="fp32", tile=48)
+    assert (up.precision, up.tile) == ("fp32", 48) and up.reasons == {"precision": "asked for", "tile": "asked for"}
+    auto = Upscaler(device=device)
+    assert auto.precision in ("fp32", "bf16", "fp16") and isinstance(auto.tile, int) and auto.tile > 0
+    assert set(auto.reasons) == {"precision", "tile"} and all(auto.reasons.values())
+
+
 def test_one_instance_serves_several_threads(upscaler: Upscaler) -> None:
     images = [random_image((30 + 5 * i, 40, 3), seed=i) for i in range(4)]
     expected = [upscaler.upscale(image) for image in images]

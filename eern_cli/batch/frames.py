@@ -27,7 +27,9 @@ from eern_cli.batch.resample import (
     to_float,
     upscale_to,
 )
+from eern_cli.errors import UsageError
 from eern_cli.images.decode import Frame
+from eern_cli.protocols import ArrayUpscaler
 
 ALPHA_MODES = ("model", "bicubic")
 # progress(run, runs, done, total): run = which model run of this frame (colour passes, then alpha passes)
@@ -61,9 +63,11 @@ def _push_pull(sums: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return np.where(covered[..., None], mean, up)
 
 
-def upscale_frame(upscaler, frame: Frame, *, scale: float = 4.0, alpha_mode: str = "model",
+def upscale_frame(upscaler: ArrayUpscaler, frame: Frame, *, scale: float = 4.0, alpha_mode: str = "model",
                   progress: FrameProgress | None = None) -> Frame:
     """The frame upscaled by ``scale``: same kind (grey/RGB, bit depth, alpha) as it came in."""
+    if alpha_mode not in ALPHA_MODES:
+        raise UsageError(f"unknown alpha mode '{alpha_mode}'", hint=f"use {' or '.join(ALPHA_MODES)}")
     color, alpha = frame.color, frame.alpha
     width, height = frame.size
     runs_per_plane = 1 if is_plain(width, height, scale) else passes(scale)
@@ -87,7 +91,7 @@ def _offset(progress: FrameProgress | None, first: int, runs: int):
     return lambda step, _steps, done, total: progress(first + step, runs, done, total)
 
 
-def _upscale_plane(upscaler, plane: np.ndarray, scale: float, progress) -> np.ndarray:
+def _upscale_plane(upscaler: ArrayUpscaler, plane: np.ndarray, scale: float, progress) -> np.ndarray:
     height, width = plane.shape[:2]
     if is_plain(width, height, scale):
         tick = None if progress is None else (lambda d, t: progress(0, 1, d, t))

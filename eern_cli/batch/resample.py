@@ -14,9 +14,9 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
+from eern_cli.engine import SCALE as MODEL_SCALE
 from eern_cli.errors import UsageError
 
-MODEL_SCALE = 4
 MIN_SCALE, MAX_SCALE = 1.0, 16.0
 
 # run(array float32 0..1, progress) -> array x4; progress(done, total) per tile
@@ -67,8 +67,8 @@ def upscale_to(run: Runner, array: np.ndarray, scale: float,
     for step in range(steps):
         tick = None if progress is None else (lambda d, t, s=step: progress(s, steps, d, t))
         out = run(out, progress=tick)
-    out = resize(out, target_size(width, height, scale))
-    return np.clip(out, 0.0, 1.0, out=out)
+    # A new array: the resize's (or the model's) result may be a read-only view of Pillow's buffer.
+    return np.clip(resize(out, target_size(width, height, scale)), 0.0, 1.0)
 
 
 def to_float(array: np.ndarray) -> np.ndarray:

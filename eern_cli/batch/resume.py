@@ -23,9 +23,10 @@ def verdict(job: Job, input_sha: str, digest: str, overwrite: bool) -> str | Non
     if out is None or not out.exists():
         return None
     if out.is_dir():
-        raise OutputError(f"cannot write '{out}': it is a folder", path=out, hint="choose another -o or --suffix")
+        raise OutputError(f"cannot write '{out}': it is a folder", path=out, hint="choose another {output} or {suffix}")
     if job.input is not None and os.path.samefile(out, job.input):
-        raise OutputError(f"the output '{out}' is the input itself", path=out, hint="choose another -o or --suffix")
+        raise OutputError(f"the output '{out}' is the input itself", path=out,
+                          hint="choose another {output} or {suffix}")
     if overwrite:
         return None
     record = provenance.read(out)

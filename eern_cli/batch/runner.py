@@ -19,32 +19,33 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from eern_cli import __version__
 from eern_cli.batch.frames import upscale_frame
-from eern_cli.batch.planner import Event, Job
+from eern_cli.batch.planner import Job
 from eern_cli.batch.resample import target_size
 from eern_cli.batch.resume import verdict
-from eern_cli.errors import EernError
-from eern_cli.images import atomic, provenance
+from eern_cli.errors import EernError, as_argument, render_hint
+from eern_cli.images import atomic, formats, provenance
 from eern_cli.images.decode import (
     DEFAULT_MAX_PIXELS,
     Decoded,
-    configure_pillow,
     read_file,
     read_image,
 )
 from eern_cli.images.encode import (
-    FROM_PIL,
     EncodeOptions,
     Metadata,
     check_output,
     encode,
 )
+from eern_cli.protocols import BatchUpscaler
 
+Event = Callable[[dict], None]
 # Upscaled results waiting for their encoder, beyond the first: bounds memory when outputs are huge.
 MAX_PENDING_BYTES = 1 << 30
 
@@ -60,6 +61,8 @@ class RunOptions:
     workers: int = 2  # decode threads and encode threads (each)
     debug: bool = False  # re-raise unexpected errors (a bug of ours) instead of failing the file
     encode: EncodeOptions = field(default_factory=EncodeOptions)
+    # How a failure's hint writes a setting: as an argument (``scale=2``), or, from the CLI, as its flag.
+    setting: Callable[[str, str | None], str] = as_argument
 
 
 @dataclass
@@ -95,10 +98,12 @@ class _Pending:
     nbytes: int
 
 
-def run(jobs: list[Job], upscaler, options: RunOptions, on_event: Event | None = None, *,
+def run(jobs: list[Job], upscaler: BatchUpscaler, options: RunOptions, on_event: Event | None = None, *,
         stdin=None, stdout=None) -> Summary:
-    """Process ``jobs`` with ``upscaler`` (an ``Upscaler``); never raises for a single file's problem."""
-    configure_pillow()
+    """Process ``jobs`` with ``upscaler`` (an ``Upscaler``); never raises for a single file's problem.
+
+    ``options.max_pixels`` is the decompression-bomb guard; Pillow's own, process-wide one also refuses
+    images above 179 Mpx unless ``eern_cli.images.decode.configure_pillow()`` was called (the CLI does)."""
     if options.tta:
         from eern_cli.ensemble import SelfEnsemble
 
@@ -111,7 +116,8 @@ def run(jobs: list[Job], upscaler, options: RunOptions, on_event: Event | None =
 
 
 class _Batch:
-    def __init__(self, jobs, upscaler, options: RunOptions, emit: Event, stdin, stdout) -> None:
+    def __init__(self, jobs: list[Job], upscaler: BatchUpscaler, options: RunOptions, emit: Event, stdin,
+                 stdout) -> None:
         self.jobs, self.up, self.opts, self.emit = jobs, upscaler, options, emit
         self.stdin, self.stdout = stdin, stdout
         self.summary = Summary(total=len(jobs))
@@ -123,7 +129,7 @@ class _Batch:
     def settings(self, fmt: str) -> dict:
         encode = EncodeOptions(**{**asdict(self.opts.encode), "format": fmt})
         # "tta" only when on: outputs made before the flag existed keep their digest and stay up to date.
-        return {"weights": self.up.weights.sha256, "scale": self.opts.scale, "precision": self.up.precision.value,
+        return {"weights": self.up.weights.sha256, "scale": self.opts.scale, "precision": self.up.precision,
                 "alpha": self.opts.alpha, **({"tta": True} if self.opts.tta else {}), **encode.output_settings()}
 
     # ------------------------------------------------------------------------------------------ workers
@@ -168,7 +174,7 @@ class _Batch:
     def run(self) -> Summary:
         started = time.perf_counter()
         self.emit({"event": "start", "total": len(self.jobs), "version": __version__, "device": str(self.up.device),
-                   "precision": self.up.precision.value, "tile": self.up.tile, "scale": self.opts.scale,
+                   "precision": self.up.precision, "tile": self.up.tile, "scale": self.opts.scale,
                    "weights_sha256": self.up.weights.sha256, "dry_run": self.opts.dry_run})
         if not self.opts.dry_run:  # temporaries left by a crashed or killed run
             for folder in {job.output.parent for job in self.jobs if job.output is not None and not job.error}:
@@ -211,7 +217,8 @@ class _Batch:
                 self.emit({"event": "plan", **base, "action": result})
                 return
             decoded, sha = result
-            fmt = job.format if job.format != "same" else FROM_PIL.get(decoded.format, "png")
+            read_as = formats.from_pil(decoded.format)
+            fmt = job.format if job.format != "same" else read_as.name if read_as and read_as.writable else "png"
             out_size = target_size(*decoded.size, self.opts.scale)
             check_output(fmt, out_size, len(decoded.frames), job.source)
             self.emit({"event": "file_start", **base, "total": self.summary.total, "width": decoded.size[0],
@@ -246,7 +253,7 @@ class _Batch:
     def metadata(self, decoded: Decoded, sha: str, fmt: str) -> Metadata:
         scale = self.opts.scale
         record = provenance.make(weights_sha256=self.up.weights.sha256, scale=scale, tile=self.up.tile,
-                                 precision=self.up.precision.value, device=str(self.up.device), alpha=self.opts.alpha,
+                                 precision=self.up.precision, device=str(self.up.device), alpha=self.opts.alpha,
                                  input_sha256=sha, settings=self.settings(fmt), tta=self.opts.tta)
         dpi = None if decoded.dpi is None else (decoded.dpi[0] * scale, decoded.dpi[1] * scale)
         return Metadata(icc=decoded.icc, dpi=dpi, exif=decoded.exif, loop=decoded.loop, provenance=record)
@@ -269,11 +276,12 @@ class _Batch:
 
     def fail(self, job: Job, exc: BaseException) -> None:
         if isinstance(exc, EernError):
-            message, hint = exc.message, exc.hint
+            message, hint = exc.message, exc.hint_template
         elif isinstance(exc, MemoryError):
-            message, hint = f"out of memory upscaling '{job.source}'", "use a smaller --tile or --scale"
+            message, hint = f"out of memory upscaling '{job.source}'", "use a smaller {tile} or {scale}"
         else:
-            message, hint = f"{type(exc).__name__}: {exc}", "re-run with --debug and report it if it persists"
+            message, hint = f"{type(exc).__name__}: {exc}", "re-run with {debug=True} and report it if it persists"
+        hint = render_hint(hint, self.opts.setting)
         self.summary.failed += 1
         self.summary.failures.append({"input": job.source, "error": message, "hint": hint})
         self.emit({"event": "file_failed", "index": job.index, "input": job.source, "output": _shown(job.output),

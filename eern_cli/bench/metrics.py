@@ -3,8 +3,8 @@
 Images are numpy arrays H x W x 3 (or H x W) on the 0..255 scale. The conventions, all explicit:
 
 * the model's float output becomes uint8 as in the challenge's ``tensor2uint``: clamp to 0..255, then round
-  (half to even, as numpy and torch round);
-* the ground truth is mod-cropped at the top left to a multiple of the scale ("modcrop");
+  (``Upscaler.upscale_array`` does it);
+* the ground truth is mod-cropped at the top left to 4x the LR size ("modcrop", ``quality.load_pair``);
 * ``border`` pixels (the scale, 4) are cropped from every side before measuring;
 * Y is BT.601 luma on the 0..255 scale as MATLAB's ``rgb2ycbcr`` defines it,
   ``16 + (65.481 R + 128.553 G + 24.966 B) / 255``, rounded to an integer as ``rgb2ycbcr`` does for uint8
@@ -27,23 +27,6 @@ Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
 Y_OFFSET = 16.0
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
-
-
-def quantize(image: object) -> np.ndarray:
-    """A float image (numpy, or a torch tensor (1, 3, H, W) / (3, H, W)) to uint8 H x W x 3: clamp, then round."""
-    if hasattr(image, "detach"):  # a torch tensor: channels first, possibly batched, possibly on a device
-        tensor = image.detach().float().cpu()
-        if tensor.dim() == 4:
-            tensor = tensor[0]
-        image = tensor.permute(1, 2, 0).numpy()
-    array = np.asarray(image, dtype=np.float64)
-    return np.round(np.clip(array, 0.0, PEAK)).astype(np.uint8)
-
-
-def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
-    """Crop at the top left so that height and width are multiples of ``scale``."""
-    height, width = image.shape[:2]
-    return image[: height - height % scale, : width - width % scale]
 
 
 def crop_border(image: np.ndarray, border: int) -> np.ndarray:

@@ -21,8 +21,9 @@ import numpy as np
 from eern_cli.bench import metrics
 from eern_cli.engine.model import SCALE
 from eern_cli.errors import InputImageError, InputNotFoundError, UsageError
+from eern_cli.images import formats
+from eern_cli.protocols import ArrayUpscaler
 
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 HR_DIRS = ("HR", "hr", "GT", "gt")
 LR_DIRS = (f"LR_bicubic_x{SCALE}", f"LR_bicubic/X{SCALE}", f"LR_bicubic/x{SCALE}", f"LRbicx{SCALE}", "LR", "lr")
 BICUBIC = "bicubic"
@@ -38,7 +39,8 @@ class Pair:
 
 
 def _images(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in EXTENSIONS}
+    extensions = formats.input_extensions()
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in extensions}
 
 
 def find_pairs(dataset: Path | None = None, *, hr: Path | None = None, lr: Path | None = None) -> list[Pair]:
@@ -55,7 +57,7 @@ def find_pairs(dataset: Path | None = None, *, hr: Path | None = None, lr: Path 
         if hr is None or lr is None:
             raise UsageError(
                 f"no {'HR' if hr is None else 'LR'} folder in {dataset}",
-                hint=f"expected HR/ and LR_bicubic_x{SCALE}/ inside it, or give --hr DIR and --lr DIR",
+                hint=f"expected HR/ and LR_bicubic_x{SCALE}/ inside it, or give {{hr=DIR}} and {{lr=DIR}}",
             )
     if hr is None or lr is None:
         raise UsageError("give --dataset DIR, or both --hr DIR and --lr DIR")
@@ -69,7 +71,7 @@ def find_pairs(dataset: Path | None = None, *, hr: Path | None = None, lr: Path 
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise UsageError(f"{len(missing)} HR images have no LR partner in {lr}: {shown}")
     if not hr_images:
-        raise UsageError(f"no images in {hr}", hint=f"supported: {', '.join(sorted(EXTENSIONS))}")
+        raise UsageError(f"no images in {hr}", hint=f"supported: {formats.extensions_text()}")
     return [Pair(stem, path, lr_by_stem[stem]) for stem, path in hr_images.items()]
 
 
@@ -104,12 +106,12 @@ def bicubic(lr: np.ndarray) -> np.ndarray:
 class QualityBenchmark:
     """Evaluates each upscaler (and bicubic) on every pair; ``rows`` fills as it goes (Ctrl-C keeps them).
 
-    ``upscalers`` maps a label to anything with ``upscale_array(uint8 HxWx3) -> uint8 4Hx4Wx3``.
+    ``upscalers`` maps a label to an ``ArrayUpscaler`` (uint8 H x W x 3 in, uint8 4H x 4W x 3 out).
     """
 
     def __init__(
         self,
-        upscalers: dict[str, Any],
+        upscalers: dict[str, ArrayUpscaler],
         pairs: list[Pair],
         *,
         border: int = SCALE,

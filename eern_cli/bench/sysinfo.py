@@ -19,6 +19,7 @@ from eern_cli.engine.devices import (
     cpu_flags,
     cpu_has_native_bf16,
     cpu_name,
+    mps_available,
     resolve_device,
     resolve_precision,
     resolve_tile,
@@ -87,11 +88,6 @@ def cuda_info(index: int) -> dict[str, Any]:
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "cuda_runtime": torch.version.cuda,
     }
-
-
-def mps_available() -> bool:
-    backend = getattr(torch.backends, "mps", None)
-    return bool(backend and backend.is_available())
 
 
 def devices() -> list[dict[str, Any]]:

@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from eern_cli.engine.regions import tile_regions
+from eern_cli.engine.regions import runs_whole, tile_regions
 from eern_cli.errors import UsageError
+from eern_cli.protocols import TensorUpscaler
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ REFERENCE = Variant("fp32", 0)
 
 def tiles_for(height: int, width: int, tile: int) -> int:
     """How many tiles the upscaler runs (1 when the frame fits in one tile, as it then runs whole)."""
-    if tile == 0 or (tile >= height and tile >= width):
+    if runs_whole(height, width, tile):
         return 1
     return len(tile_regions(height, width, tile))
 
@@ -156,7 +157,7 @@ def make_backend(device: torch.device) -> CpuBackend | CudaBackend:
         return CudaBackend(device)
     if device.type == "cpu":
         return CpuBackend()
-    raise UsageError(f"benchmarking on {device.type} is not supported", hint="use --device cpu or cuda")
+    raise UsageError(f"benchmarking on {device.type} is not supported", hint="use {device=cpu} or cuda")
 
 
 def _can_reset() -> bool:
@@ -188,12 +189,13 @@ def _compare(reference: torch.Tensor, output: torch.Tensor) -> tuple[float, int]
 class SpeedBenchmark:
     """Runs the interleaved measurement; ``results`` fills as it goes, so an interrupted run keeps its data.
 
-    ``runners``: one upscaler per variant (anything with ``upscale_tensor``, ``device`` and ``dtype``); the
+    ``runners``: one ``TensorUpscaler`` per variant (an ``Upscaler``, or anything with its tensor calls); the
     reference variant (fp32 whole frame) should come first so that the others can be compared with it.
     """
 
     def __init__(
-        self, runners: dict[Variant, Any], sizes: list[tuple[int, int]], *, backend: CpuBackend | CudaBackend,
+        self, runners: dict[Variant, TensorUpscaler], sizes: list[tuple[int, int]], *,
+        backend: CpuBackend | CudaBackend,
         repeat: int, warmup: int, on_step: Callable[[str], None] | None = None, seed: int = 0,
     ) -> None:
         if repeat < 1 or warmup < 0:
@@ -225,10 +227,10 @@ class SpeedBenchmark:
             x = inputs[key]
             m = current[variant] = Measurement(variant, height, width, tiles_for(height, width, variant.tile))
             self.results.append(m)
-            m.first_ms = self.backend.time_call(lambda: runner.upscale_tensor(x, _discard))
+            m.first_ms = self.backend.time_call(lambda: runner.stream_tensor(x, _discard))
             self.on_step(f"{where} {variant.label}: first call")
             for _ in range(max(self.warmup, 1) - 1):
-                runner.upscale_tensor(x, _discard)
+                runner.stream_tensor(x, _discard)
                 self.on_step(f"{where} {variant.label}: warm-up")
             output = runner.upscale_tensor(x)  # the last warm-up call keeps its output for the comparison
             reference = output if variant == REFERENCE else reference
@@ -242,6 +244,6 @@ class SpeedBenchmark:
             for variant, runner in order[shift:] + order[:shift]:
                 key = (str(runner.device), runner.dtype)
                 self.backend.reset_peak()
-                ms = self.backend.time_call(lambda: runner.upscale_tensor(inputs[key], _discard))
+                ms = self.backend.time_call(lambda: runner.stream_tensor(inputs[key], _discard))
                 current[variant].add(ms, self.backend.peak())
                 self.on_step(f"{where} round {r + 1}/{self.repeat}")

@@ -51,8 +51,15 @@ def _options(
     """Upscale photos x4 with the EERN model; see 'eern COMMAND --help'."""
 
 
+def as_flag(name: str, value: str | None) -> str:
+    """How a setting named in a library hint (``{scratch=DIR}``) is written for the command line: ``--scratch DIR``."""
+    flag = "--" + name.replace("_", "-")
+    return flag if value in (None, "True") else f"{flag} {value}"
+
+
 def error_line(exc: BaseException) -> str:
-    return f"eern: error: {exc}"
+    text = exc.describe(as_flag) if isinstance(exc, EernError) else str(exc)
+    return f"eern: error: {text}"
 
 
 def main(argv: list[str] | None = None) -> None:

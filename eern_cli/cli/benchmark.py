@@ -164,6 +164,7 @@ def benchmark(
     from eern_cli.bench import flops, quality, sysinfo
     from eern_cli.bench import report as reports
     from eern_cli.bench import timing as speed
+    from eern_cli.engine.allocator import keep_freed_memory
     from eern_cli.engine.devices import resolve_device, resolve_precision
     from eern_cli.engine.model import EERN
     from eern_cli.upscaler import Upscaler
@@ -180,6 +181,8 @@ def benchmark(
     repeat, warmup = repeat or DEFAULTS[dev.type][0], DEFAULTS[dev.type][1] if warmup is None else warmup
 
     runners = {v: Upscaler(weights, device=str(dev), precision=v.precision, tile=v.tile) for v in variants}
+    if dev.type == "cpu":
+        keep_freed_memory()  # process-wide, set once here as eern upscale does (engine/allocator.py)
     loaded = next(iter(runners.values())).weights
     report = reports.new_report(
         dev, [v.label for v in variants], [f"{w}x{h}" for h, w in sizes], repeat=repeat, warmup=warmup,

@@ -17,8 +17,8 @@ import typer
 
 from eern_cli.cli.progress import Reporter
 from eern_cli.errors import UsageError
+from eern_cli.images import formats
 
-_FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "heic", "avif", "same")
 _OUT, _MODEL, _RUN = "Output", "Model", "Run and report"
 
 
@@ -36,7 +36,7 @@ Recursive = Annotated[bool, _opt("-r", "--recursive", help="Include subfolders o
 Scale = Annotated[float, _opt("-s", "--scale", help=(
     "Output scale, 1 to 16. 4 is the model; others run the model once or twice, then resample (Lanczos)."))]
 Format = Annotated[str, _opt("-f", "--format", panel=_OUT, help=(
-    "png, jpg, webp, tiff, bmp, heic, avif (these two need eern[formats]), or same (as the input; -o FILE's "
+    f"{', '.join(formats.output_names())} (heic and avif need eern[formats]), or same (as the input; -o FILE's "
     "extension wins)."))]
 Suffix = Annotated[str | None, _opt("--suffix", panel=_OUT, help=(
     "Added to the stem: default _x4 (_xSCALE) next to the input, none with -o FOLDER."))]
@@ -121,17 +121,20 @@ def upscale(
     """Upscale images with EERN (the help text is ``_HELP``)."""
     from eern_cli.batch import planner
     from eern_cli.batch import runner as batch
+    from eern_cli.batch.frames import ALPHA_MODES
     from eern_cli.batch.resample import check_scale
-    from eern_cli.images.decode import DEFAULT_MAX_PIXELS
+    from eern_cli.cli.app import as_flag
+    from eern_cli.images.decode import DEFAULT_MAX_PIXELS, configure_pillow
     from eern_cli.images.encode import DEFAULT_PNG_LEVEL, SUBSAMPLING, EncodeOptions
 
     check_scale(scale)
-    fmt = {"jpeg": "jpg", "tif": "tiff", "heif": "heic"}.get(fmt.lower(), fmt.lower())
-    _check(fmt in _FORMATS, f"unknown format '{fmt}'", f"use one of {', '.join(_FORMATS)}")
+    fmt = formats.ALIASES.get(fmt.lower(), fmt.lower())
+    _check(fmt == "same" or fmt in formats.output_names(), f"unknown format '{fmt}'",
+           f"use one of {', '.join(formats.output_names())} or same")
     _check(quality is None or 1 <= quality <= 100, f"--quality must be 1-100, not {quality}")
     _check(subsampling in SUBSAMPLING, f"unknown subsampling '{subsampling}'", "use 4:2:0, 4:2:2 or 4:4:4")
     _check(compress_level is None or 0 <= compress_level <= 9, f"--compress-level must be 0-9, not {compress_level}")
-    _check(alpha in ("model", "bicubic"), f"unknown alpha mode '{alpha}'", "use model or bicubic")
+    _check(alpha in ALPHA_MODES, f"unknown alpha mode '{alpha}'", f"use {' or '.join(ALPHA_MODES)}")
     _check(workers >= 1, f"--workers must be at least 1, not {workers}")
     _check(threads is None or threads >= 1, f"--threads must be at least 1, not {threads}")
     _check(max_pixels is None or max_pixels >= 0, f"--max-pixels must be 0 or more, not {max_pixels}")
@@ -142,27 +145,35 @@ def upscale(
         output = "-"
     out_stream = sys.stderr if data_to_stdout else sys.stdout
     report = Reporter(quiet=quiet, events=events, stream=out_stream, dry_run=dry_run)
-    jobs = planner.plan(inputs, output=output, recursive=recursive, suffix=suffix, fmt=fmt, scale=scale,
-                        on_event=report)
+    # Pillow warns about oddities of a file (corrupt EXIF, ...) on stderr with its own source path and no file
+    # name (planning reads headers too); what matters reaches the user as eern's own error or note for that file.
+    warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
+    planned = planner.plan(inputs, output=output, recursive=recursive, suffix=suffix, fmt=fmt, scale=scale)
+    for passed in planned.passed_over:
+        report({"event": "ignored", "input": passed.input, "reason": passed.reason})
+    jobs = planned.jobs
     if not jobs:
         raise UsageError("no images found in the inputs",
-                         hint="folders are scanned for .png .jpg .webp .tif .bmp .gif .heic .avif files; add -r "
-                         "for subfolders")
+                         hint=f"folders are scanned for {formats.extensions_text()} files; add -r for subfolders")
 
+    from eern_cli.engine.allocator import keep_freed_memory
     from eern_cli.upscaler import Upscaler
 
-    # Pillow warns about oddities of a file (corrupt EXIF, ...) on stderr with its own source path and no file
-    # name; what matters reaches the user as eern's own error or note for that file.
-    warnings.filterwarnings("ignore", module=r"PIL(\..*)?$")
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     upscaler = Upscaler(weights, device=device, precision=precision, tile=tile, scratch=_scratch(scratch))
+    # Process-wide settings, set once here (the library leaves them alone): eern's --max-pixels replaces
+    # Pillow's global pixel guard, and on a CPU glibc keeps freed tile buffers for reuse (allocator.py).
+    configure_pillow()
+    if upscaler.device.type == "cpu":
+        keep_freed_memory()
     options = batch.RunOptions(
         scale=scale, alpha=alpha, tta=tta, overwrite=overwrite, dry_run=dry_run, workers=workers,
         max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None),
         debug=os.environ.get("EERN_DEBUG", "") not in ("", "0"),
+        setting=as_flag,
         encode=EncodeOptions(quality=quality, subsampling=subsampling, lossless=lossless,
                              compress_level=DEFAULT_PNG_LEVEL if compress_level is None else compress_level),
     )

@@ -5,6 +5,9 @@ glibc's defaults the top of the heap is trimmed after each free and grown again 
 every tile pays for tens of thousands of page faults (benchmarks/speed.py measured 6 % of a 512x512 run).
 Raising glibc's trim threshold keeps up to ``KEEP_BYTES`` of freed memory in the process; allocations of
 ``MMAP_BYTES`` and more (whole images) still come from, and go back to, the OS at once.
+
+This tunes the whole process, so the library never calls it: ``eern upscale`` and ``eern benchmark`` do, once,
+for a CPU device, and so do the benchmark scripts; a program that embeds ``Upscaler`` on a CPU may.
 """
 
 from __future__ import annotations

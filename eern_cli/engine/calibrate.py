@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from eern_cli.engine.devices import DTYPES, cpu_flags, cpu_name
 from eern_cli.engine.model import FEATURES
 from eern_cli.images import atomic
 
@@ -36,7 +37,6 @@ CANDIDATES = ("fp32", "bf16", "fp16")
 VERSION = 1  # bump when the measured step changes, so old cached figures are not compared with new ones
 STRIP = (FEATURES, 48, 256)  # channels, rows, columns: a strip of the engine's default 256-px tile
 ROUNDS = 4  # interleaved timed rounds per candidate, after one untimed warm-up each
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,6 @@ def cache_dir() -> Path:
 
 def machine_key(threads: int) -> str:
     """What the measurement depends on; anything else (the day, the load) is noise the minimum absorbs."""
-    from eern_cli.engine.devices import cpu_flags, cpu_name
-
     flags = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:16]
     return f"v{VERSION}|{cpu_name()}|flags:{flags}|threads:{threads}|torch:{torch.__version__}"
 
@@ -94,7 +92,7 @@ def _cpu_precision(threads: int, redo: bool) -> Calibration:
 def measure(key: str = "", rounds: int = ROUNDS) -> Calibration:
     start = time.perf_counter()
     torch.manual_seed(0)
-    steps = {p: _step(_DTYPES[p]) for p in CANDIDATES}
+    steps = {p: _step(DTYPES[p]) for p in CANDIDATES}
     best: dict[str, float | None] = {}
     for precision, step in steps.items():  # untimed first call: oneDNN builds its kernels here
         try:

@@ -40,7 +40,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if _mps_available():
+        if mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -51,21 +51,21 @@ def resolve_device(name: str = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise DeviceError(
                 "CUDA was asked for but this torch build or machine has none",
-                hint="use --device cpu, or install a CUDA build of torch",
+                hint="use {device=cpu}, or install a CUDA build of torch",
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise DeviceError(
                 f"there is no GPU {device.index} (this machine has {torch.cuda.device_count()})",
                 hint="pick an index from 'eern info'",
             )
-    elif device.type == "mps" and not _mps_available():
-        raise DeviceError("MPS was asked for but is not available", hint="use --device cpu")
+    elif device.type == "mps" and not mps_available():
+        raise DeviceError("MPS was asked for but is not available", hint="use {device=cpu}")
     elif device.type not in ("cpu", "cuda", "mps"):
         raise UsageError(f"unsupported device '{name}'", hint="use auto, cpu, cuda, cuda:N or mps")
     return device
 
 
-def _mps_available() -> bool:
+def mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
 
@@ -104,7 +104,7 @@ def resolve_precision(precision: str, device: torch.device) -> Choice:
         raise UsageError(f"unknown precision '{precision}'", hint=f"use one of {', '.join(PRECISIONS)}")
     if precision != "auto":
         if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise DeviceError("this GPU has no bf16 support", hint="use --precision fp16 or fp32")
+            raise DeviceError("this GPU has no bf16 support", hint="use {precision=fp16} or fp32")
         return Choice(precision, "asked for")
     if device.type == "cuda":
         return Choice("fp16", "CUDA: half precision, within 50 dB of fp32 and no overflow on Set14")

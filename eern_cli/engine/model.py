@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SCALE = 4
+from eern_cli.engine import SCALE
+
 FEATURES = 84
 BLOCKS = 4
 # ESA's stride-2 3x3 conv followed by a 7x7 max-pool with stride 3 needs this many pixels per side.
@@ -65,7 +66,7 @@ class ResidualBlockESA(nn.Module):
 
 
 class EERN(nn.Module):
-    """x4 super-resolution. Input and output are RGB on the 0..255 float scale (no normalisation).
+    """x4 super-resolution; tensors in and out follow the tensor contract in ``eern_cli.upscaler``.
 
     ``forward`` is the whole-frame reference: the tiled engine (``eern_cli.engine.tiled``) reproduces it.
     """

@@ -8,6 +8,11 @@ from dataclasses import dataclass
 import torch
 
 
+def runs_whole(height: int, width: int, tile: int) -> bool:
+    """Whether an image runs as one whole frame: tiling is off (0) or one tile covers it."""
+    return tile == 0 or (tile >= height and tile >= width)
+
+
 @dataclass(frozen=True)
 class Region:
     """A half-open rectangle of input pixels: rows [top, bottom), columns [left, right)."""

@@ -51,7 +51,7 @@ def _mapped(shape: tuple[int, int, int, int], dtype: torch.dtype, folder: Path) 
             if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
                 raise OutputError(
                     f"no space for {nbytes / 2**30:.1f} GiB of scratch in {folder}",
-                    hint="free some space, or give --scratch another folder",
+                    hint="free some space, or give {scratch} another folder",
                 ) from exc
             os.ftruncate(fd, nbytes)  # a platform or filesystem without fallocate: sparse file
         mapped = torch.from_file(name, shared=True, size=count, dtype=dtype)

@@ -24,7 +24,6 @@ in host memory or in a memory-mapped scratch file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -33,12 +32,10 @@ from torch import nn
 
 from eern_cli.engine.gate import PendingGate
 from eern_cli.engine.model import EERN
+from eern_cli.protocols import Progress, TileSink
 from eern_cli.engine.regions import Region, block_read, last_readers, tile_regions
 from eern_cli.engine.scratch import allocate_feature_map, map_channels
 
-# One tile's result: (top, left) in output pixels and a (1, 3, 4h, 4w) float tensor on the compute device.
-TileSink = Callable[[int, int, torch.Tensor], None]
-Progress = Callable[[int, int], None]
 # A tile's new block output and conv1 branch, waiting until the last reader of the old values is done.
 Waiting = list[tuple[int, Region, torch.Tensor, torch.Tensor]]
 

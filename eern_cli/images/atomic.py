@@ -116,7 +116,7 @@ def output_error(exc: OSError, path: Path) -> OutputError:
                            hint="free some space or write to another folder with -o")
     if code == errno.EFBIG:
         return OutputError(f"file too large for this file system or the process's file-size limit: '{path}'",
-                           path=path, hint="write to another folder with -o, or choose a smaller --scale")
+                           path=path, hint="write to another folder ({output=DIR}), or choose a smaller {scale}")
     if code in (errno.EACCES, errno.EPERM):
         return OutputError(f"permission denied writing in '{path.parent}'", path=path,
                            hint="choose another output folder with -o, or fix the folder's permissions")

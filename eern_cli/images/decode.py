@@ -4,9 +4,9 @@ Every image kind becomes one or more ``Frame``s of numpy arrays the model can ta
 (H x W x 3), uint8 or uint16, with an optional separate alpha plane, already turned upright by its EXIF
 orientation. Palette images become RGB (RGBA if transparent); CMYK is converted to RGB through its embedded ICC
 profile when it has one; 16-bit PNG and TIFF keep all 16 bits (see ``bit16``). ICC profile, DPI and EXIF
-(Orientation reset to 1, no thumbnail) are kept for the output. Only PNG, JPEG, WebP, TIFF, BMP and GIF are
-opened, and HEIC/HEIF and AVIF through their plugins (``plugins``; 10-bit HEIC at full depth). Anything
-that cannot be read raises one ``InputImageError`` naming the file (``MissingExtraError`` for a missing plugin).
+(Orientation reset to 1, no thumbnail) are kept for the output. Only the formats of ``formats.TABLE`` are
+opened; HEIC/HEIF and AVIF through their plugins (``plugins``; 10-bit HEIC at full depth). Anything that cannot
+be read raises one ``InputImageError`` naming the file (``MissingExtraError`` for a missing plugin).
 """
 
 from __future__ import annotations
@@ -20,14 +20,10 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from eern_cli.errors import InputImageError, InputNotFoundError, MissingExtraError
-from eern_cli.images import bit16, plugins
+from eern_cli.images import bit16, formats, plugins
+from eern_cli.images import exif as exif_tags
 
-FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
-EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif"})
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default: ~0.25 GB as 8-bit RGB
-ORIENTATION, EXIF_IFD, PIXEL_X, PIXEL_Y = 0x0112, 0x8769, 0xA002, 0xA003
-# Tags worth keeping from a TIFF's first IFD (the rest describe its own pixel layout).
-_TIFF_EXIF_TAGS = (270, 271, 272, 305, 306, 315, 33432)
 
 
 @dataclass
@@ -71,7 +67,8 @@ class Decoded:
 
 def configure_pillow() -> None:
     """Let eern's own pixel limit (``max_pixels``) be the decompression-bomb guard, instead of Pillow's global one,
-    so that raising ``--max-pixels`` works and eern can re-open its own large outputs. Process-wide; idempotent."""
+    so that raising ``--max-pixels`` works and eern can re-open its own large outputs. Process-wide, so the
+    library never calls it: the CLI does, once per command, and a program that embeds the batch runner may."""
     Image.MAX_IMAGE_PIXELS = None
     ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -114,10 +111,10 @@ def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_P
         raise
     except Image.DecompressionBombError as exc:
         raise InputImageError(f"'{name}' is too large to open safely ({exc})", path=name,
-                              hint="raise the limit with --max-pixels if you trust it") from exc
+                              hint="raise the limit ({max_pixels=N}) if you trust it") from exc
     except UnidentifiedImageError as exc:
         raise InputImageError(f"'{name}' is not an image eern can read", path=name,
-                              hint="eern reads PNG, JPEG, WebP, TIFF, BMP, GIF, HEIC and AVIF") from exc
+                              hint=f"eern reads {formats.readable_labels()}") from exc
     except MemoryError as exc:
         raise InputImageError(f"not enough memory to decode '{name}'", path=name) from exc
     except Exception as exc:  # Pillow's decoders raise OSError, ValueError, SyntaxError, struct.error ...
@@ -128,8 +125,8 @@ def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_P
 
 
 def _open(data: bytes, frame: int = 0) -> Image.Image:
-    kind = plugins.sniff(data)
-    im = Image.open(io.BytesIO(data), formats=(plugins.load(kind),) if kind else FORMATS)
+    kind = plugins.sniff(data)  # HEIF or AVIF: told by content, whatever the name
+    im = Image.open(io.BytesIO(data), formats=(plugins.load(kind),) if kind else formats.pil_names())
     if frame:
         im.seek(frame)
     return im
@@ -138,6 +135,7 @@ def _open(data: bytes, frame: int = 0) -> Image.Image:
 def _read(data: bytes, name: str, max_pixels: int | None) -> Decoded:
     if not data:
         raise InputImageError(f"'{name}' is empty (0 bytes)", path=name)
+    formats.load_plugin_for(name)
     im = _open(data)
     if im.format == "GIF" and not data.endswith(b";"):
         # Pillow decodes a cut GIF "successfully" with the frames it got: a half download, not an image.
@@ -147,11 +145,11 @@ def _read(data: bytes, name: str, max_pixels: int | None) -> Decoded:
     _check_pixels(name, im.size, count, max_pixels)
     first_raw = bit16.high_precision_rawmode(im)  # before getexif(), which may load the pixels at 8 bits
     info = dict(im.info)
-    decoded = Decoded(name=name, format=im.format or "?", frames=[], icc=info.get("icc_profile") or None,
-                      dpi=_dpi(info.get("dpi")), loop=info.get("loop"))
     exif = im.getexif()
-    orientation = int(exif.get(ORIENTATION, 1) or 1)
-    decoded.exif = _clean_exif(exif, im.format) if len(exif) else None
+    decoded = Decoded(name=name, format=im.format or "?", frames=[], icc=info.get("icc_profile") or None,
+                      dpi=_dpi(info, exif, im.format), loop=info.get("loop"))
+    orientation = exif_tags.orientation(exif)
+    decoded.exif = exif_tags.for_output(exif, im.format)
     for index in range(count):
         frame_im = im if index == 0 else _open(data, index)
         _check_pixels(name, frame_im.size, count, max_pixels)  # any frame or page may declare its own size
@@ -173,35 +171,21 @@ def _check_pixels(name: str, size: tuple[int, int], count: int, max_pixels: int 
         raise InputImageError(
             f"'{name}' is {width}x{height}{frames} = {width * height * count / 1e6:.1f} Mpx, above the limit of "
             f"{max_pixels / 1e6:.1f} Mpx (a guard against decompression bombs)",
-            path=name, hint="raise it with --max-pixels N if you trust the file")
+            path=name, hint="raise it with {max_pixels=N} if you trust the file")
 
 
-def _dpi(value) -> tuple[float, float] | None:
+def _dpi(info: dict, exif: Image.Exif, fmt: str | None) -> tuple[float, float] | None:
+    """The resolution the file states, or None: no DPI in, none out.
+
+    Pillow's JPEG reader reports 72 DPI for a file whose EXIF lacks a resolution (and JFIF's unit 0 is only an
+    aspect ratio), which eern would then have multiplied into a made-up 288 DPI."""
+    if fmt == "JPEG" and info.get("jfif_unit") not in (1, 2) and exif_tags.X_RESOLUTION not in exif:
+        return None
     try:
-        x, y = float(value[0]), float(value[1])
-    except (TypeError, ValueError, IndexError):
+        x, y = float(info["dpi"][0]), float(info["dpi"][1])
+    except (KeyError, TypeError, ValueError, IndexError):
         return None
     return (x, y) if x > 0 and y > 0 else None
-
-
-def _clean_exif(exif: Image.Exif, fmt: str | None) -> bytes | None:
-    """EXIF for the output: orientation 1 (the pixels are turned), no thumbnail, only real EXIF for TIFF inputs."""
-    if fmt == "TIFF":
-        kept = Image.Exif()
-        for tag in _TIFF_EXIF_TAGS:
-            if tag in exif:
-                kept[tag] = exif[tag]
-        sub = exif.get_ifd(EXIF_IFD)
-        if sub:
-            kept[EXIF_IFD] = dict(sub)
-        exif = kept
-        if not len(exif):
-            return None
-    exif[ORIENTATION] = 1
-    try:
-        return exif.tobytes()  # IFD0 and its sub-IFDs; the thumbnail's IFD1 is not written
-    except Exception:
-        return None  # malformed EXIF is dropped, not fatal
 
 
 def _orient(a: np.ndarray, orientation: int) -> np.ndarray:

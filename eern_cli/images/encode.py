@@ -17,25 +17,11 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from eern_cli.errors import OutputError, UsageError
-from eern_cli.images import bit16, plugins
-from eern_cli.images.decode import EXIF_IFD, PIXEL_X, PIXEL_Y, Frame
+from eern_cli.images import bit16, formats, plugins
+from eern_cli.images import exif as exif_tags
+from eern_cli.images.decode import Frame
 from eern_cli.images.provenance import PNG_KEY, Provenance, xmp_packet
 
-FORMATS = ("png", "jpg", "webp", "tiff", "bmp", "gif", "heic", "avif")
-PIL_NAME = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tiff": "TIFF", "bmp": "BMP", "gif": "GIF",
-            "heic": plugins.HEIF, "avif": plugins.AVIF}
-FROM_PIL = {v: k for k, v in PIL_NAME.items()}
-EXTENSION = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif",
-             "heic": ".heic", "avif": ".avif"}
-FROM_EXTENSION = {
-    ".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".jpe": "jpg", ".jfif": "jpg", ".webp": "webp",
-    ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp", ".dib": "bmp", ".gif": "gif",
-    **{ext: FROM_PIL[kind] for ext, kind in plugins.EXTENSIONS.items()},
-}
-# AVIF: libavif reads back at most 32768 px per side (measured: 32769 is written but cannot be opened).
-MAX_SIDE = {"webp": 16383, "jpg": 65500, "gif": 65535, "png": 2**31 - 1, "tiff": 2**31 - 1, "bmp": 2**31 - 1,
-            "heic": 2**31 - 1, "avif": 32768}
-MULTI_FRAME = frozenset({"png", "webp", "tiff", "gif"})
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 # Chosen from benchmarks/batch_overhead.py's table (encode time vs size of x4 outputs, zlib-ng): level 4 is the
 # knee, files within 0-4% of level 6's size in 35-70% of its time; 1-3 are up to ~2x faster again but 5-20%
@@ -71,13 +57,16 @@ class EncodeOptions:
 def check_output(fmt: str, size: tuple[int, int], frames: int, name: str) -> None:
     """Refuse, before any inference, an output the format cannot hold."""
     width, height = size
-    if max(width, height) > MAX_SIDE[fmt]:
-        raise OutputError(f"the output of '{name}' would be {width}x{height}, above {fmt.upper()}'s limit of "
-                          f"{MAX_SIDE[fmt]} px per side", path=name,
-                          hint="use --format png or tiff, or a smaller --scale")
-    if frames > 1 and fmt not in MULTI_FRAME:
-        raise OutputError(f"'{name}' has {frames} frames and {fmt.upper()} holds one", path=name,
-                          hint="use --format webp, gif, png (APNG) or tiff to keep every frame")
+    row = formats.get(fmt)
+    if max(width, height) > row.max_side:
+        big = [f.name for f in formats.TABLE if f.writable and f.max_side >= max(width, height)]
+        raise OutputError(f"the output of '{name}' would be {width}x{height}, above {row.label}'s limit of "
+                          f"{row.max_side} px per side", path=name,
+                          hint=f"use {{format={' or '.join(big)}}}, or a smaller {{scale}}")
+    if frames > 1 and not row.frames:
+        keep = [f.name for f in formats.TABLE if f.writable and f.frames]
+        raise OutputError(f"'{name}' has {frames} frames and {row.label} holds one", path=name,
+                          hint=f"use {{format={', '.join(keep)}}} to keep every frame")
 
 
 @dataclass
@@ -92,12 +81,12 @@ class Metadata:
 def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOptions) -> list[str]:
     """Write ``frames`` to ``fp`` in ``opts.format``; returns notes about anything that had to change."""
     fmt, notes = opts.format, []
+    row = formats.get(fmt)
+    formats.load_plugin(row)
     width, height = frames[0].size
-    exif = _exif_for(meta.exif, width, height)
+    exif = exif_tags.resized(meta.exif, width, height)
     xmp = xmp_packet(meta.provenance) if meta.provenance else None
     sixteen = frames[0].color.dtype == np.uint16
-    if fmt in ("heic", "avif"):
-        plugins.load(PIL_NAME[fmt])
     if sixteen and fmt == "heic":
         params = {k: v for k, v in (("exif", exif), ("xmp", xmp), ("icc_profile", meta.icc)) if v}
         plugins.save_deep(fp, _stack(frames[0]), quality=opts.effective_quality, params=params)
@@ -114,11 +103,11 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
         bit16.write_png16(fp, _stack(frames[0]), compress_level=opts.compress_level, icc=meta.icc, dpi=meta.dpi,
                           exif=exif, texts=texts)
         return notes
-    images = [_to_pil(f, fmt, notes, keep16=fmt == "png" and len(frames) == 1) for f in frames]
+    images = [_to_pil(f, row, notes, keep16=fmt == "png" and len(frames) == 1) for f in frames]
     params: dict = {}
     if meta.icc:
         params["icc_profile"] = meta.icc
-    if meta.dpi and fmt in ("png", "jpg", "tiff", "bmp"):
+    if meta.dpi and row.dpi:
         params["dpi"] = meta.dpi
     if fmt == "png":
         info = PngImagePlugin.PngInfo()
@@ -138,7 +127,7 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
         params.update(quality=opts.effective_quality)
         params.update({k: v for k, v in (("exif", exif), ("xmp", xmp)) if v})
     elif fmt == "tiff":
-        tiffinfo = _tiff_tags(meta.exif)
+        tiffinfo: dict = exif_tags.tiff_tags(meta.exif)
         if xmp:
             tiffinfo[700] = xmp
             tiffinfo[305] = meta.provenance.software
@@ -148,12 +137,12 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
     if len(images) > 1:
         durations = [f.duration if f.duration is not None else 100 for f in frames]
         params.update(save_all=True, append_images=images[1:])
-        if fmt in ("gif", "webp", "png"):
+        if row.animated:
             params.update(duration=durations, loop=meta.loop if meta.loop is not None else 0)
     try:
-        images[0].save(fp, format=PIL_NAME[fmt], **params)
+        images[0].save(fp, format=row.pil, **params)
     except (ValueError, TypeError) as exc:  # Pillow's refusal of an option/mode combination
-        raise UsageError(f"cannot write {fmt.upper()}: {exc}") from exc
+        raise UsageError(f"cannot write {row.label}: {exc}") from exc
     return notes
 
 
@@ -166,56 +155,24 @@ def _to8(a: np.ndarray) -> np.ndarray:
     return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def _to_pil(frame: Frame, fmt: str, notes: list[str], *, keep16: bool) -> Image.Image:
+def _to_pil(frame: Frame, row: formats.ImageFormat, notes: list[str], *, keep16: bool) -> Image.Image:
     color, alpha = frame.color, frame.alpha
     if color.dtype == np.uint16:
         if keep16 and color.ndim == 2 and alpha is None:
             return Image.fromarray(color)  # mode I;16: a 16-bit grey PNG
         color, alpha = _to8(color), None if alpha is None else _to8(alpha)
-        _add(notes, f"16-bit result written as 8-bit ({fmt.upper()} holds 8 bits here)")
-    if alpha is not None and fmt == "jpg":
+        _add(notes, f"16-bit result written as 8-bit ({row.label} holds 8 bits here)")
+    if alpha is not None and not row.alpha:
         a = alpha.astype(np.float32)[..., None] / 255.0 if color.ndim == 3 else alpha.astype(np.float32) / 255.0
         color = np.clip(color * a + 255.0 * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
         alpha = None
-        _add(notes, "transparency flattened onto white (JPEG has no alpha)")
+        _add(notes, f"transparency flattened onto white ({row.label} has no alpha)")
     if alpha is None:
         return Image.fromarray(color, "L" if color.ndim == 2 else "RGB")
     if color.ndim == 2:
         image = Image.fromarray(np.stack([color, alpha], axis=-1), "LA")
-        return image.convert("RGBA") if fmt in ("bmp", "gif", "webp", "heic", "avif") else image
+        return image if row.grey_alpha else image.convert("RGBA")
     return Image.fromarray(np.concatenate([color, alpha[..., None]], axis=-1), "RGBA")
-
-
-def _exif_for(exif: bytes | None, width: int, height: int) -> bytes | None:
-    """The input's EXIF with the new pixel dimensions (orientation was reset when it was read)."""
-    if not exif:
-        return None
-    try:
-        data = Image.Exif()
-        data.load(exif)
-        sub = data.get_ifd(EXIF_IFD)
-        if PIXEL_X in sub or PIXEL_Y in sub:
-            sub[PIXEL_X], sub[PIXEL_Y] = width, height
-        return data.tobytes()
-    except Exception:
-        return exif
-
-
-def _tiff_tags(exif: bytes | None) -> dict:
-    """The descriptive IFD0 tags of the input's EXIF (camera, date, author), which a TIFF holds as its own tags.
-    (Pillow's libtiff writer cannot embed an EXIF sub-IFD, so exposure data is not carried into TIFF outputs.)"""
-    tags: dict = {}
-    if not exif:
-        return tags
-    try:
-        data = Image.Exif()
-        data.load(exif)
-        for tag in (270, 271, 272, 306, 315, 33432):
-            if isinstance(data.get(tag), str):
-                tags[tag] = data[tag]
-    except Exception:
-        pass
-    return tags
 
 
 def _add(notes: list[str], text: str) -> None:

@@ -21,7 +21,6 @@ from PIL import Image
 
 from eern_cli import __version__
 from eern_cli.images import plugins
-from eern_cli.weights.checkpoints import sha256_file
 
 PNG_KEY = "eern"
 XMP_NS = "urn:eern:provenance:1"
@@ -145,6 +144,3 @@ def looks_complete(path: str | os.PathLike[str]) -> bool:
     if head.startswith(b"GIF8"):
         return tail.endswith(b";")
     return size > 0
-
-
-file_sha256 = sha256_file

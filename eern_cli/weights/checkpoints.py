@@ -69,10 +69,6 @@ def by_sha256(sha256: str, known: Iterable[KnownCheckpoint] = KNOWN) -> KnownChe
     return next((c for c in known if c.sha256 == wanted), None)
 
 
-def by_name(name: str, known: Iterable[KnownCheckpoint] = KNOWN) -> KnownCheckpoint | None:
-    return next((c for c in known if c.name == name), None)
-
-
 def for_hub(
     repo_id: str, filename: str, revision: str | None, known: Iterable[KnownCheckpoint] = KNOWN
 ) -> KnownCheckpoint | None:

@@ -6,17 +6,22 @@ The library reads ``HF_ENDPOINT``, ``HF_HUB_OFFLINE`` and the cache location onc
 read again here at call time and passed explicitly, so a changed environment is honoured.
 (``HF_HUB_DOWNLOAD_TIMEOUT`` and the token file location are still import-time settings of the library.)
 Every library or network error becomes one of eern's errors with a one-line message.
+
+A hub that cannot be reached is known after one try: for a file that is not cached, huggingface_hub would
+retry the connection five times with back-off (23.4 s against a loopback port that refuses connections)
+before eern could say so; one metadata request without retries goes first instead (0.11-0.30 s measured).
 """
 
 from __future__ import annotations
 
 import errno
+import inspect
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import hf_hub_download
+from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
 from huggingface_hub.errors import (
     EntryNotFoundError,
     FileMetadataError,
@@ -37,6 +42,7 @@ from eern_cli.errors import (
     OutputError,
     UsageError,
     WeightsNotFoundError,
+    first_line,
 )
 from eern_cli.weights import checkpoints
 
@@ -44,7 +50,7 @@ SCHEME = "hf://"
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SPEC_FORM = "expected hf://OWNER/REPO/PATH/IN/REPO.ext[@REVISION]"
-_OFFLINE_HINT = "run once online or pass --weights PATH"
+_OFFLINE_HINT = "run once online or use {weights=PATH}"
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _FS_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT}
 
@@ -86,7 +92,7 @@ def parse_ref(spec: str) -> HubRef:
     try:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
-        raise UsageError(f"invalid repository name {repo_id!r} in {spec!r}: {_first_line(exc)}") from exc
+        raise UsageError(f"invalid repository name {repo_id!r} in {spec!r}: {first_line(exc)}") from exc
     return HubRef(repo_id, "/".join(path), revision)
 
 
@@ -128,6 +134,9 @@ def download(ref: HubRef, *, expected_sha256: str | None = None) -> Path:
     pin = checkpoints.for_hub(ref.repo_id, ref.filename, ref.revision)
     revision = ref.revision or (pin.hub.revision if pin is not None and pin.hub is not None else None)
     is_offline = offline()
+    # Only a cold download is probed: with a cached copy, the library falls back to it without retrying.
+    cached = try_to_load_from_cache(ref.repo_id, ref.filename, cache_dir=cache_dir(), revision=revision)
+    unreachable = None if is_offline or isinstance(cached, str) else _unreachable(ref, revision)
     try:
         pointer = Path(
             hf_hub_download(
@@ -136,12 +145,17 @@ def download(ref: HubRef, *, expected_sha256: str | None = None) -> Path:
                 revision=revision,
                 cache_dir=cache_dir(),
                 endpoint=endpoint(),
-                local_files_only=is_offline,
+                local_files_only=is_offline or unreachable is not None,
                 etag_timeout=_etag_timeout(),
                 library_name="eern",
             )
         )
     except Exception as exc:  # every library/network error becomes exactly one of ours
+        if unreachable is not None:
+            raise DownloadError(
+                f"could not reach {endpoint()} to download {ref} ({first_line(unreachable)}), and it is not cached",
+                hint="check the connection; with no network, set HF_HUB_OFFLINE=1 to use only the cache",
+            ) from unreachable
         raise _translate(exc, ref, offline=is_offline) from exc
     if expected_sha256 is not None:
         _verify(pointer, ref, expected_sha256.strip().lower(), "the expected sha256")
@@ -151,6 +165,29 @@ def download(ref: HubRef, *, expected_sha256: str | None = None) -> Path:
         _verify(pointer, ref, etag, "its ETag")
     _sweep_partial_downloads(pointer.resolve())
     return pointer
+
+
+def _unreachable(ref: HubRef, revision: str | None) -> Exception | None:
+    """The connection error of one metadata request without retries, or None if the hub answered (anything)."""
+    url = hf_hub_url(ref.repo_id, ref.filename, revision=revision, endpoint=endpoint())
+    once = {"retry_on_errors": False} if "retry_on_errors" in inspect.signature(get_hf_file_metadata).parameters else {}
+    try:
+        get_hf_file_metadata(url, timeout=_etag_timeout(), **once)
+    except Exception as exc:
+        return exc if _is_connection_error(exc) else None
+    return None
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """No answer at all (refused, unresolvable, timed out), as opposed to an HTTP error from a server.
+    huggingface_hub's HTTP backend has been requests, httpx and httpx2; each names these errors alike."""
+    if isinstance(exc, HfHubHTTPError):
+        return False
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"NetworkError", "TimeoutException", "ConnectError", "ConnectionError", "Timeout",
+                         "ConnectTimeout", "ProxyError"})
 
 
 def _sweep_partial_downloads(blob: Path) -> None:
@@ -195,11 +232,6 @@ def _verify(pointer: Path, ref: HubRef, expected: str, basis: str) -> None:
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _translate(exc: Exception, ref: HubRef, *, offline: bool) -> EernError:
     """One library exception to one eern error. Order matters: several hub errors subclass each other."""
     rev = ref.revision or "main"
@@ -226,10 +258,10 @@ def _translate(exc: Exception, ref: HubRef, *, offline: bool) -> EernError:
             )
         if isinstance(cause, FileMetadataError):
             return _not_a_hub(ref)
-        reason = f" ({_first_line(cause)})" if cause is not None else ""
+        reason = f" ({first_line(cause)})" if cause is not None else ""
         return DownloadError(
             f"could not reach {endpoint()} to download {ref}{reason}, and it is not cached",
-            hint="check the connection and retry, or pass --weights PATH",
+            hint="check the connection and retry, or use {weights=PATH}",
         )
     if isinstance(exc, EntryNotFoundError):
         return WeightsNotFoundError(
@@ -258,9 +290,9 @@ def _translate(exc: Exception, ref: HubRef, *, offline: bool) -> EernError:
             hint="free some space, or set HF_HOME to a writable directory",
         )
     if isinstance(exc, HFValidationError):
-        return UsageError(f"invalid hub reference {ref}: {_first_line(exc)}")
+        return UsageError(f"invalid hub reference {ref}: {first_line(exc)}")
     return DownloadError(
-        f"the download of {ref} failed: {type(exc).__name__}: {_first_line(exc)}",
+        f"the download of {ref} failed: {type(exc).__name__}: {first_line(exc)}",
         hint="check the connection and retry",
     )
 

@@ -25,7 +25,7 @@ import safetensors.torch
 import torch
 
 from eern_cli.engine.model import EERN
-from eern_cli.errors import IntegrityError, WeightsError, WeightsNotFoundError
+from eern_cli.errors import IntegrityError, WeightsError, WeightsNotFoundError, first_line
 from eern_cli.weights.checkpoints import OFFICIAL, KnownCheckpoint, by_sha256
 
 # Far above any EERN checkpoint (2.6 MB, ~11 MB with optimiser state): refuse to read multi-GB files into memory.
@@ -67,7 +67,7 @@ def load_weights(spec: str | os.PathLike[str] | None = None) -> LoadedWeights:
         path = bundled_checkpoint_path()
         if not path.is_file():
             raise WeightsNotFoundError(
-                "the bundled checkpoint is missing", path=path, hint="reinstall eern or pass --weights PATH"
+                "the bundled checkpoint is missing", path=path, hint="reinstall eern or use {weights=PATH}"
             )
         return load_pinned(path, OFFICIAL, source="bundled")
     if isinstance(spec, str) and spec.startswith("hf://"):
@@ -102,7 +102,7 @@ def load_model(spec: str | os.PathLike[str] | None = None) -> tuple[EERN, Loaded
     try:
         model.load_state_dict(loaded.state_dict, strict=True)
     except RuntimeError as exc:  # _parse has already checked keys and shapes; this is a safety net
-        raise WeightsError(f"checkpoint does not fit EERN: {str(exc).splitlines()[0]}", path=loaded.path) from exc
+        raise WeightsError(f"checkpoint does not fit EERN: {first_line(exc)}", path=loaded.path) from exc
     model.eval().requires_grad_(False)
     return model, loaded
 
@@ -115,7 +115,7 @@ def _load(path: Path, *, source: str) -> LoadedWeights:
 
 def _read(path: Path) -> bytes:
     if not path.exists():
-        raise WeightsNotFoundError("checkpoint not found", path=path, hint="check the path given to --weights")
+        raise WeightsNotFoundError("checkpoint not found", path=path, hint="check the path given as {weights}")
     if path.is_dir():
         raise WeightsError("checkpoint path is a directory, not a file", path=path)
     try:
@@ -136,7 +136,7 @@ def _parse(data: bytes, path: Path) -> dict[str, torch.Tensor]:
         try:
             obj: object = safetensors.torch.load(data)
         except Exception as exc:  # SafetensorError is not importable portably across versions
-            raise WeightsError(f"not a valid safetensors checkpoint: {_first_line(exc)}", path=path) from exc
+            raise WeightsError(f"not a valid safetensors checkpoint: {first_line(exc)}", path=path) from exc
     else:
         obj = _torch_load(data, path)
     return _validate(_unwrap(obj), path)
@@ -156,13 +156,13 @@ def _torch_load(data: bytes, path: Path) -> object:
                 path=path,
                 hint="re-save it as a plain state dict or as .safetensors",
             ) from exc
-        detail = str(exc).rpartition("WeightsUnpickler error:")[2].strip() or _first_line(exc)
+        detail = str(exc).rpartition("WeightsUnpickler error:")[2].strip() or first_line(exc)
         detail = detail.split("weights_only")[0].rstrip(" .,(")  # never relay torch's "weights_only=False" advice
         raise WeightsError(
-            f"not a valid checkpoint (corrupt, or not a PyTorch file: {_first_line(detail)})", path=path
+            f"not a valid checkpoint (corrupt, or not a PyTorch file: {first_line(detail)})", path=path
         ) from exc
     except Exception as exc:  # truncated zip, garbage, another format: torch raises many types
-        raise WeightsError(f"not a valid checkpoint (truncated or corrupt: {_first_line(exc)})", path=path) from exc
+        raise WeightsError(f"not a valid checkpoint (truncated or corrupt: {first_line(exc)})", path=path) from exc
 
 
 def _unwrap(obj: object) -> object:
@@ -222,8 +222,3 @@ def _few(keys: list[str]) -> str:
 
 def _kind(obj: object) -> str:
     return "an empty dict" if isinstance(obj, dict) and not obj else f"a {type(obj).__name__}"
-
-
-def _first_line(exc: BaseException | str) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
