@@ -7,9 +7,10 @@
 * AVIF through Pillow's own plugin where it was built with libavif (Pillow's wheels from 11.3 on), otherwise
   ``pillow-avif-plugin``. Both read and write 8 bits; the EXIF orientation is applied as for JPEG.
 
-Nothing optional is imported until such a file or ``--format`` is met: a file's kind is told from its
-``ftyp`` box (``sniff``), and folders are scanned by extension with ``installed``, which finds the plugin
-without importing it. A missing plugin is a ``MissingExtraError`` naming the extra to install.
+Their rows in ``formats.TABLE`` name the extensions and limits. Nothing optional is imported until such a file
+or ``--format`` is met: a file's kind is told from its ``ftyp`` box (``sniff``), and folders are scanned by
+extension with ``installed``, which finds the plugin without importing it. A missing plugin is a
+``MissingExtraError`` naming the extra to install.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from eern_cli.errors import MissingExtraError
 
 HEIF, AVIF = "HEIF", "AVIF"  # Pillow's format names
 EXTRA = "formats"
-EXTENSIONS = {".heic": HEIF, ".heif": HEIF, ".hif": HEIF, ".avif": AVIF}
-LABELS = {HEIF: "HEIC", AVIF: "AVIF"}
+_LABELS = {HEIF: "HEIC", AVIF: "AVIF"}  # as formats.TABLE writes them
 PACKAGES = {HEIF: "pillow-heif", AVIF: "pillow-avif-plugin"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
@@ -77,7 +77,7 @@ def load(kind: str) -> str:
             return HEIF
         except ImportError:
             pass
-    raise MissingExtraError(f"{LABELS[kind]} images need the optional package '{PACKAGES[kind]}'", extra=EXTRA,
+    raise MissingExtraError(f"{_LABELS[kind]} images need the optional package '{PACKAGES[kind]}'", extra=EXTRA,
                             package=PACKAGES[kind])
 
 
