@@ -2,7 +2,7 @@
 
 The image is upscaled in each of its eight orientations (four rotations by 90 degrees, each mirrored or not);
 each result is turned back to the original orientation and the eight are averaged in fp32 before anything
-is rounded (Lim et al., EDSR, 2017). Every pass goes through ``Upscaler.upscale_tensor``, the exact engine, so
+is rounded (Lim et al., EDSR, 2017). Every pass goes through ``Upscaler.stream_tensor``, the exact engine, so
 each pass, and therefore the mean, is the same for every tile size.
 
 The inverse transform costs no copies: the fp32 accumulator is a numpy array, and ``np.rot90``/``np.flip`` of
@@ -12,14 +12,13 @@ The accumulator holds 3 x 16 fp32 values per input pixel (192 bytes) besides wha
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
 from eern_cli.engine.model import SCALE
-from eern_cli.engine.tiled import Progress
+from eern_cli.protocols import Progress, TileSink
 from eern_cli.upscaler import Upscaler
 
 # (quarter turns counter-clockwise, mirrored left-right first): the eight symmetries of the square.
@@ -55,23 +54,13 @@ class SelfEnsemble:
     upscale_array = Upscaler.upscale_array
     upscale = Upscaler.upscale
 
-    def upscale_tensor(
-        self,
-        image: torch.Tensor,
-        sink: Callable[[int, int, torch.Tensor], None] | None = None,
-        *,
-        progress: Progress | None = None,
-    ) -> torch.Tensor | None:
+    def upscale_tensor(self, image: torch.Tensor, *, progress: Progress | None = None) -> torch.Tensor:
         """``Upscaler.upscale_tensor`` of the eight orientations, each turned back, averaged in fp32."""
-        if sink is not None:
-            return self.stream_tensor(image, sink, progress=progress)
         return torch.from_numpy(self._mean(image, progress)).unsqueeze(0)
 
-    def stream_tensor(
-        self, image: torch.Tensor, sink: Callable[[int, int, torch.Tensor], None], *, progress: Progress | None = None
-    ) -> None:
+    def stream_tensor(self, image: torch.Tensor, sink: TileSink, *, progress: Progress | None = None) -> None:
         """The mean, handed to ``sink(top, left, rows)`` in strips of full-width rows on the compute device."""
-        mean = torch.from_numpy(self._mean(image, progress)).unsqueeze(0)
+        mean = self.upscale_tensor(image, progress=progress)
         for top in range(0, mean.shape[-2], STRIP_ROWS):
             sink(top, 0, mean[..., top : top + STRIP_ROWS, :].to(self.upscaler.device))
 
@@ -80,9 +69,6 @@ class SelfEnsemble:
         if image.dim() == 3:
             image = image.unsqueeze(0)
         height, width = image.shape[-2:]
-        # main's Upscaler streams through upscale_tensor(image, sink); the reshaped one (branch lib) through
-        # stream_tensor(image, sink). Either way each pass is the exact engine's, tile by tile.
-        stream = getattr(self.upscaler, "stream_tensor", None) or self.upscaler.upscale_tensor
         total = np.zeros((3, SCALE * height, SCALE * width), dtype=np.float32)
         for index, (turns, mirrored) in enumerate(ORIENTATIONS):
             seen = orient(total, turns, mirrored)
@@ -91,7 +77,7 @@ class SelfEnsemble:
                 rows, cols = tile.shape[-2:]
                 seen[:, top : top + rows, left : left + cols] += tile[0].float().cpu().numpy()
 
-            stream(orient(image, turns, mirrored), add, progress=_pass(progress, index))
+            self.upscaler.stream_tensor(orient(image, turns, mirrored), add, progress=_pass(progress, index))
         total *= 1.0 / len(ORIENTATIONS)
         return total
 
