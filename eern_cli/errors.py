@@ -28,6 +28,11 @@ def render_hint(template: str | None, setting: Callable[[str, str | None], str] 
     return _SETTING.sub(lambda m: setting(m.group(1), m.group(2)), template)
 
 
+def sentence(text: str) -> str:
+    """A hint as a sentence: capitalised (hints are written mid-sentence, 'use --tile 256')."""
+    return text[:1].upper() + text[1:]
+
+
 def first_line(exc: BaseException | str) -> str:
     """The first line of an exception's text (libraries' messages run to pages), or its type's name."""
     text = str(exc).strip()
@@ -59,7 +64,7 @@ class EernError(Exception):
             text += f" ({self.path})"
         hint = render_hint(self.hint_template, setting)
         if hint:
-            text += f". {hint[:1].upper()}{hint[1:]}"
+            text += f". {sentence(hint)}"
         return text
 
     def __str__(self) -> str:

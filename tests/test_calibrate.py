@@ -85,3 +85,16 @@ def test_recalibrate_measures_even_with_a_valid_cache(cache: Path, monkeypatch) 
     _fresh()
     monkeypatch.setenv("EERN_RECALIBRATE", "1")
     assert not _fresh().cached
+
+
+def test_the_cached_choice_is_read_without_torch_or_measuring(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    threads = torch.get_num_threads()
+    assert calibrate.cached_choice(threads) is None  # nothing measured yet: only a measurement can tell
+    result = _fresh()
+    assert calibrate.cached_choice(threads) == result.choice and calibrate.cached_choice(threads + 1) is None
+    monkeypatch.setenv("OMP_NUM_THREADS", str(threads + 1))
+    assert calibrate.cached_choice(None) is None  # torch would run with another thread count
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert calibrate.cached_choice(None) == result.choice  # the only entry
+    monkeypatch.setenv("EERN_RECALIBRATE", "1")
+    assert calibrate.cached_choice(threads) is None

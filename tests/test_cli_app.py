@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -79,3 +80,45 @@ def test_cuda_where_there_is_none_names_the_fix(tmp_path) -> None:
     assert result.returncode != 0
     assert "CUDA" in result.stderr and "--device cpu" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_command_s_help_shows_switches_without_a_type_and_a_natural_usage_line() -> None:
+    for command in ([], ["upscale"], ["info"], ["benchmark"], ["export"]):
+        result = eern(*command, "--help", env={"COLUMNS": "120"})
+        assert result.returncode == 0 and "<bool>" not in result.stdout, command
+    usage = eern("upscale", "--help").stdout
+    assert "eern upscale [OPTIONS] INPUT..." in usage and "{INPUT" not in usage
+
+
+def test_shared_options_have_one_spelling_short_form_and_help_everywhere() -> None:
+    from eern_cli.cli import options
+
+    pages = {command: eern(command, "--help", env={"COLUMNS": "200"}).stdout for command in ("upscale", "benchmark")}
+    for page in pages.values():
+        for flag, short in (("--device", "-d"), ("--precision", "-p"), ("--tile", "-t"), ("--weights", "-w")):
+            line = next(line for line in page.splitlines() if flag in line)
+            assert short in line, (flag, line)
+        assert options.DEVICE_HELP.split(",")[0] in page and "mps" in page
+    for command in ("info", "export"):
+        page = eern(command, "--help", env={"COLUMNS": "200"}).stdout
+        assert re.search(r"--weights +-w +PATH", page) and "hf://OWNER/REPO/FILE[@REV]" in page
+    for short in ("-s", "-r"):  # upscale's scale and recursive, nothing else in benchmark
+        assert f" {short} " not in pages["benchmark"]
+
+
+def test_eern_alone_shows_the_help() -> None:
+    result = eern()
+    assert result.returncode == 0 and "upscale" in result.stdout and result.stderr == ""
+
+
+def test_a_missing_argument_is_one_line_not_the_help() -> None:
+    for command, name in (("upscale", "INPUT"), ("export", "OUT")):
+        result = eern(command)
+        assert result.returncode == 2 and result.stdout == "", command
+        assert result.stderr == f"eern: error: missing argument '{name}'. See 'eern {command} --help'\n"
+
+
+def test_unknown_command_is_one_line() -> None:
+    result = eern("upscal")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("eern: error: no such command 'upscal'") and "'eern --help'" in result.stderr

@@ -41,9 +41,9 @@ def test_info_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monke
     assert facts["model"]["tiling_scratch_bytes_per_input_pixel"] == {"fp32": 420, "bf16": 210, "fp16": 210}
     assert facts["weights"]["sha256"] == OFFICIAL.sha256 and facts["weights"]["license"] == "MIT"
     assert facts["weights"]["source"] == "bundled" and facts["weights"]["checkpoint"] == "official"
-    assert facts["hub_cache"] == str(tmp_path / "hub")
-    assert facts["devices"][0]["type"] == "cpu"
-    assert facts["auto"]["precision"]["value"] in ("fp32", "bf16", "fp16")
+    assert facts["hub_cache"] == str(tmp_path / "hub") and facts["schema"] == "eern.info/1"
+    assert facts["machine"]["devices"][0]["type"] == "cpu"
+    assert facts["machine"]["auto"]["precision"]["value"] in ("fp32", "bf16", "fp16")
     assert facts["software"]["torch"]
 
 
@@ -54,6 +54,18 @@ def test_info_with_missing_weights_still_shows_the_machine(capsys: pytest.Captur
     assert "checkpoint not found" in out and "657,432" in out
     facts = collect(str(missing))
     assert "error" in facts["weights"] and facts["model"]["parameters"] == 657_432
+
+
+def test_paths_and_hashes_are_never_wrapped(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A narrow terminal used to fold the sha256 and the paths: they must stay whole, to be copied."""
+    monkeypatch.setenv("COLUMNS", "40")
+    deep = tmp_path / ("a-rather-long-folder-name-" * 3) / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(deep))
+    code, out, _ = run(capsys, "info")
+    assert code == 0
+    assert OFFICIAL.sha256 in out and str(deep) in out
+    assert any(line.split()[-1] == OFFICIAL.sha256 for line in out.splitlines())
 
 
 def test_cli_modules_do_not_import_torch() -> None:

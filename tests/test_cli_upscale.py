@@ -407,3 +407,150 @@ def test_soak_signals_at_random_moments(tmp_path, sig):
             assert _temps(out) == []
     assert run_eern(str(src), "-o", str(out), *FAST).returncode == 0
     assert len(_finals(out)) == 24 and _temps(out) == []
+
+
+# ----------------------------------------------------------------------------------- conventions (issue 11)
+
+
+def test_image_data_is_refused_to_a_terminal_as_gzip_does(tmp_path):
+    """``eern upscale - < a.png`` with a terminal as stdout used to write PNG bytes to it and exit 0."""
+    import pty
+
+    image = save(tmp_path / "a.png", smooth())
+    master, slave = pty.openpty()
+    try:
+        with open(image, "rb") as stdin:
+            result = subprocess.run(eern_cmd("-", *FAST), stdin=stdin, stdout=slave, stderr=subprocess.PIPE,
+                                    env=cli_env(), timeout=120, cwd=REPO)
+        os.set_blocking(master, False)
+        try:
+            written = os.read(master, 1 << 16)
+        except BlockingIOError:
+            written = b""
+    finally:
+        os.close(master)
+        os.close(slave)
+    err = result.stderr.decode()
+    assert result.returncode == 2 and written == b""
+    assert len(err.strip().splitlines()) == 1 and err.startswith("eern: error:") and "-o FILE" in err and "pipe" in err
+
+
+def test_dry_run_json_is_the_plan_alone_and_claims_nothing_done(tmp_path, capsys):
+    folder = tmp_path / "in"
+    save(folder / "a.png", smooth())
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    code, out, err = eern(capsys, str(folder), "-o", str(tmp_path / "out"), "--dry-run", "--json")
+    assert code == 0
+    document = json.loads(out)  # nothing but the JSON on stdout
+    assert document["schema"] == "eern.upscale/1" and document["dry_run"] is True
+    assert "done" not in document and document["planned"] == 2
+    files = {Path(f["input"]).name: f for f in document["files"]}
+    assert files["a.png"]["status"] == "planned" and files["a.png"]["action"] == "write"
+    assert files["a.png"]["notes"] == []
+    assert files["bad.png"]["notes"] and files["bad.png"]["notes"][0].startswith("could not be read")
+    assert "[2/2] would write" in err and not (tmp_path / "out").exists()
+    code, out, _ = eern(capsys, str(folder), "-o", str(tmp_path / "out"), "--dry-run")
+    assert "could not be read" in out.splitlines()[1]  # the plain list says it too
+
+
+def test_json_lists_every_output_written_skipped_and_failed(tmp_path, capsys):
+    folder = tmp_path / "in"
+    save(folder / "a.png", smooth())
+    save(folder / "b.png", smooth(seed=1))
+    (folder / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out_dir = tmp_path / "out"
+    assert eern(capsys, str(folder / "a.png"), "-o", str(out_dir) + "/")[0] == 0
+    code, out, _ = eern(capsys, str(folder), "-o", str(out_dir), "--json", "--quiet")
+    document = json.loads(out)
+    assert code == 1 and document["done"] == 1 and "planned" not in document
+    status = {Path(f["input"]).name: f["status"] for f in document["files"]}
+    assert status == {"a.png": "skipped", "b.png": "written", "c.png": "failed"}
+    failed = next(f for f in document["files"] if f["status"] == "failed")
+    assert failed["error"] and failed["output"].endswith("c.png")
+    assert [f["index"] for f in document["files"]] == [1, 2, 3]
+
+
+def test_progress_lines_come_in_input_order_each_with_its_number(tmp_path, capsys):
+    """A file that fails to decode is known before an earlier file is written: its line used to come first,
+    without its [i/N]."""
+    folder = tmp_path / "in"
+    save(folder / "a.png", smooth(40, 40))
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    save(folder / "c.png", smooth(seed=2))
+    code, _, err = eern(capsys, str(folder), "-o", str(tmp_path / "out"))
+    numbered = [line for line in err.splitlines() if line.startswith("[")]
+    assert code == 1 and [line.split("]")[0] for line in numbered] == ["[1/3", "[2/3", "[3/3"]
+    assert "a.png" in numbered[0] and "eern: error:" in numbered[1] and "b.png" in numbered[1]
+
+
+def test_a_pipe_s_progress_line_reads_naturally():
+    result = run_eern("-", *FAST, input=encoded(smooth()))
+    err = result.stderr.decode()
+    assert result.returncode == 0 and "- -> -" not in err
+    assert "[1/1] standard input -> standard output (96x80" in err
+
+
+def test_quality_on_png_output_is_said_to_be_ignored_once(tmp_path, capsys):
+    save(tmp_path / "a.png", smooth())
+    save(tmp_path / "b.png", smooth(seed=1))
+    code, _, err = eern(capsys, str(tmp_path), "-q", "80", "--dry-run")
+    assert code == 0 and err.count("--quality applies to JPEG, WebP, HEIC and AVIF only; ignored for png") == 1
+    code, _, err = eern(capsys, str(tmp_path), "-q", "80", "-f", "jpg", "--dry-run")
+    assert "--quality" not in err
+
+
+@pytest.mark.parametrize("args", [[], ["--alpha", "bogus-value", "x.png"], ["x.png", "--no-such-flag"],
+                                  ["x.png", "--scale", "many"], ["x.png", "--alpha"]])
+def test_click_s_own_usage_errors_are_one_line_too(args):
+    result = subprocess.run([sys.executable, "-m", "eern_cli", "upscale", *args], capture_output=True, text=True,
+                            env=cli_env(), timeout=60, cwd=REPO)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("eern: error:"), result.stderr
+    assert "╭" not in result.stderr and result.stdout == ""
+    if not args:
+        assert "missing argument 'INPUT'" in lines[0]
+
+
+def test_the_model_s_short_flags_are_the_same_as_benchmark_s(tmp_path, capsys):
+    a = save(tmp_path / "a.png", smooth())
+    weights = str(REPO / "weights" / "team25_EERN.pt")
+    code, _, _ = eern(capsys, str(a), "-d", "cpu", "-p", "fp32", "-t", "16", "-w", weights)
+    assert code == 0 and (tmp_path / "a_x4.png").exists()
+
+
+def _imports_torch(*args: str, cwd: Path) -> tuple[int, bool]:
+    """Run ``eern ARGS`` in a fresh interpreter; return its exit code and whether torch got imported."""
+    probe = ("import sys\nfrom eern_cli.cli.app import main\ncode = 0\ntry:\n    main(sys.argv[1:])\n"
+             "except SystemExit as exc:\n    code = exc.code or 0\n"
+             "print('TORCH', 'torch' in sys.modules, code, file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=cli_env(),
+                            timeout=120, cwd=cwd)
+    verdict = result.stderr.strip().splitlines()[-1].split()
+    assert verdict[0] == "TORCH", result.stderr
+    return int(verdict[2]), verdict[1] == "True"
+
+
+def test_dry_run_help_and_an_up_to_date_rerun_do_not_import_torch(tmp_path):
+    from eern_cli.engine.choices import surely_cpu_only
+
+    save(tmp_path / "a.png", smooth())
+    save(tmp_path / "b.png", smooth(seed=1))
+    for command in (["--help"], ["upscale", "--help"], ["info", "--help"], ["benchmark", "--help"],
+                    ["export", "--help"]):
+        assert _imports_torch(*command, cwd=tmp_path) == (0, False), command
+    if not surely_cpu_only():
+        pytest.skip("a GPU may be here: 'auto' asks torch")
+    assert _imports_torch("upscale", "a.png", "b.png", "-p", "fp32", "--dry-run", cwd=tmp_path) == (0, False)
+    # the model runs (and, for --precision auto, the CPU's measurement is cached, under OMP_NUM_THREADS=1)
+    assert _imports_torch("upscale", "a.png", "b.png", "--quiet", cwd=tmp_path) == (0, True)
+    assert _imports_torch("upscale", "a.png", "b.png", cwd=tmp_path) == (0, False)  # all up to date
+    assert _imports_torch("upscale", "a.png", "b.png", "--dry-run", cwd=tmp_path) == (0, False)
+
+
+def test_debug_travels_in_the_context_not_the_environment(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("EERN_DEBUG", raising=False)
+    a = save(tmp_path / "a.png", smooth())
+    (tmp_path / "w.pt").write_bytes(b"garbage")
+    with pytest.raises(Exception) as raised:
+        main(["--debug", "upscale", str(a), *FAST, "--weights", str(tmp_path / "w.pt")])
+    assert "w.pt" in str(raised.value) and "EERN_DEBUG" not in os.environ

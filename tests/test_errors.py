@@ -47,3 +47,7 @@ def test_a_missing_extra_says_what_to_install():
 def test_first_line():
     assert errors.first_line(ValueError("one\ntwo")) == "one"
     assert errors.first_line(KeyError()) == "KeyError"
+
+
+def test_sentence():
+    assert errors.sentence("use --tile 256") == "Use --tile 256" and errors.sentence("") == ""

@@ -69,3 +69,20 @@ def test_cuda_devices_are_described(fake_gpu: None) -> None:
 def test_physical_cores_is_sane() -> None:
     cores = sysinfo.physical_cores()
     assert cores is None or 1 <= cores <= (sysinfo.devices()[0]["logical_cpus"] or cores)
+
+
+def test_weights_and_model_facts_are_json_ready() -> None:
+    import json
+
+    from eern_cli.weights.checkpoints import OFFICIAL
+    from eern_cli.weights.loading import load_model
+
+    model, loaded = load_model(None)
+    weights = sysinfo.weights_facts(loaded)
+    assert weights["sha256"] == OFFICIAL.sha256 and weights["checkpoint"] == "official"
+    facts = sysinfo.model_facts(model)
+    assert facts["parameters"] == 657_432 and "params" not in facts["flops"]  # one key per number
+    assert round(facts["flops"]["gmacs"], 2) == 41.21
+    machine = sysinfo.machine()
+    assert machine["devices"][0]["type"] == "cpu" and machine["auto"]["device"]
+    json.dumps({"weights": weights, "model": facts, "machine": machine}, allow_nan=False)

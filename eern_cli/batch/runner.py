@@ -36,6 +36,7 @@ from eern_cli.images.decode import (
     Decoded,
     read_file,
     read_image,
+    readable_notes,
 )
 from eern_cli.images.encode import (
     EncodeOptions,
@@ -69,6 +70,7 @@ class RunOptions:
 class Summary:
     total: int = 0
     done: int = 0
+    planned: int = 0  # --dry-run: would be written
     skipped: int = 0
     failed: int = 0
     interrupted: bool = False
@@ -85,6 +87,12 @@ class Summary:
 @dataclass
 class _Skip:
     reason: str
+
+
+@dataclass
+class _Plan:
+    action: str  # write or replace
+    notes: list[str]
 
 
 @dataclass
@@ -144,7 +152,8 @@ class _Batch:
                 if reason:
                     return _Skip(reason)
                 if self.opts.dry_run:
-                    return "replace" if job.output is not None and job.output.exists() else "write"
+                    action = "replace" if job.output is not None and job.output.exists() else "write"
+                    return _Plan(action, readable_notes(data))
             decoded = read_image(data, job.source, max_pixels=self.opts.max_pixels)
             return decoded, sha
         finally:
@@ -212,9 +221,9 @@ class _Batch:
                 self.summary.skipped += 1
                 self.emit({"event": "file_skipped", **base, "reason": result.reason})
                 return
-            if self.opts.dry_run:
-                self.summary.done += 1
-                self.emit({"event": "plan", **base, "action": result})
+            if isinstance(result, _Plan):
+                self.summary.planned += 1
+                self.emit({"event": "plan", **base, "action": result.action, "notes": result.notes})
                 return
             decoded, sha = result
             read_as = formats.from_pil(decoded.format)

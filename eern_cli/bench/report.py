@@ -1,8 +1,11 @@
 """Benchmark reports for scripts and for people: JSON, CSV, and a PNG plot drawn with Pillow alone.
 
-The report is one plain dict (environment, settings, speed rows, quality rows). JSON keeps all of it (with
-non-finite floats written as the strings "inf"/"nan", since JSON has no such numbers); CSV is one table with
-a ``section`` column (speed, quality-mean, quality-image) and the torch version and device on every row.
+The report is one plain dict: what ran it (``software``, ``machine``, ``weights``, ``model``, with the keys
+``eern info --json`` uses), how it measured (``settings``), the speed rows and the quality rows. JSON keeps all
+of it, with a ``schema`` version; numbers stay numbers, and a non-finite one (the PSNR of an output identical
+to the reference is infinite) is null, since JSON has no such numbers. CSV is one table with a ``section``
+column (speed, quality-mean, quality-image) and the torch version and device on every row; non-finite
+numbers are empty cells.
 """
 
 from __future__ import annotations
@@ -76,34 +79,39 @@ def speed_rows(results: list[Measurement], macs: Callable[[int, int], int] | Non
     return out
 
 
+SCHEMA = "eern.benchmark/1"
+
+
 def new_report(
     device: Any, variants: list[str], sizes: list[str], *, repeat: int, warmup: int, timer: str,
-    memory: str | None, weights: Any,
+    memory: str | None, weights: Any, model: Any,
 ) -> dict[str, Any]:
-    """The report's skeleton: what ran it (software, device, torch switches) and how it measures."""
+    """The report's skeleton: what ran it (software, machine, weights, model), and how it measures
+    (``settings``: the device used, torch's numeric switches, the variants, sizes and rounds)."""
     from eern_cli.bench import sysinfo
 
-    facts = sysinfo.device_info(device)
-    software = sysinfo.software()
     return {
-        "eern": software["eern"],
+        "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": ["eern", *sys.argv[1:]],
-        "environment": {**software, "device": facts, "device_name": sysinfo.describe(facts)},
+        "software": sysinfo.software(),
+        "machine": sysinfo.machine(),
+        "weights": sysinfo.weights_facts(weights),
+        "model": sysinfo.model_facts(model),
         "settings": {
-            **sysinfo.numeric_settings(device), "device": str(device), "variants": variants,
+            **sysinfo.numeric_settings(device), "device": str(device),
+            "device_name": sysinfo.describe(sysinfo.device_info(device)), "variants": variants,
             "reference": REFERENCE.label, "sizes": sizes, "repeat": repeat, "warmup": warmup, "timer": timer,
             "memory": memory, "input": "synthetic photo-like image (seed 0), already on the device",
         },
-        "weights": {"source": weights.source, "path": str(weights.path), "sha256": weights.sha256,
-                    "license": weights.license},
         "speed": [], "quality": None, "interrupted": False,
     }
 
 
 def _finite(value: Any) -> Any:
+    """Non-finite floats as None (JSON null)."""
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+        return None
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -111,25 +119,21 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _write(text: str, path: str | Path) -> None:
-    if str(path) == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    else:
-        Path(path).write_text(text, encoding="utf-8")
-
-
 def to_json(report: dict[str, Any]) -> str:
-    return json.dumps(_finite(report), indent=2) + "\n"
+    return json.dumps(_finite(report), indent=2, allow_nan=False) + "\n"
 
 
-def write_json(report: dict[str, Any], path: str | Path) -> None:
-    _write(to_json(report), path)
+def write(report: dict[str, Any], path: str | Path) -> None:
+    """The report as JSON or CSV, by the file's extension, written atomically (never half a report)."""
+    from eern_cli.images.atomic import atomic_open
+
+    text = to_csv(report) if Path(path).suffix.lower() == ".csv" else to_json(report)
+    with atomic_open(Path(path)) as f:
+        f.write(text.encode("utf-8"))
 
 
 def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    env = report.get("environment", {})
-    common = {"torch": env.get("torch"), "device": env.get("device_name")}
+    common = {"torch": report.get("software", {}).get("torch"), "device": report.get("settings", {}).get("device_name")}
     out: list[dict[str, Any]] = []
     for row in report.get("speed", []):
         flat = {k: (" ".join(f"{t:.3f}" for t in v) if k == "times_ms" else v) for k, v in row.items()}
@@ -150,12 +154,8 @@ def to_csv(report: dict[str, Any]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})
+        writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})
     return buffer.getvalue()
-
-
-def write_csv(report: dict[str, Any], path: str | Path) -> None:
-    _write(to_csv(report), path)
 
 
 Points = list[tuple[float, float, float, float]]  # x, MP/s at the median, at the slowest run, at the fastest
@@ -243,4 +243,7 @@ def write_plot(speed: list[dict[str, Any]], path: str | Path, *, title: str) -> 
         draw.text((x1 + 58, ly), name, fill="black", font=small, anchor="lm")
     note_y = top + 10 + 24 * len(series)
     draw.text((x1 + 20, note_y), "(dot: median; bar: all runs)", fill="#555555", font=small, anchor="lm")
-    image.save(path)
+    from eern_cli.images.atomic import atomic_open
+
+    with atomic_open(Path(path)) as f:
+        image.save(f, format="PNG")

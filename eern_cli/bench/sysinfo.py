@@ -1,7 +1,8 @@
-"""Facts about this machine, its devices and the numeric settings torch runs with, as plain dicts.
+"""Facts about this machine, its software, the weights and the model, as plain dicts.
 
 Used by ``eern info`` (to show) and ``eern benchmark`` (so every report says exactly what produced its
-numbers). Nothing here prints, and nothing here changes a setting.
+numbers): both JSON documents describe the same things with the same keys (``software``, ``machine``,
+``weights``, ``model``), built here. Nothing here prints, and nothing here changes a setting.
 """
 
 from __future__ import annotations
@@ -184,3 +185,39 @@ def auto_choices() -> dict[str, Any]:
         choices["precision"]["measured_ms"] = calibration.ms
         choices["precision"]["calibration_key"] = calibration.key
     return choices
+
+
+def machine() -> dict[str, Any]:
+    """The machine: every usable device, what ``auto`` picks here, and how busy it is."""
+    return {"devices": devices(), "auto": auto_choices(), "usable_cpus": usable_cpus(), "load_average": load_average()}
+
+
+def weights_facts(loaded: Any) -> dict[str, Any]:
+    """The weights in use (a ``LoadedWeights``): where from, which bytes, under which licence."""
+    known = loaded.checkpoint
+    return {
+        "source": loaded.source,
+        "path": str(loaded.path),
+        "sha256": loaded.sha256,
+        "checkpoint": None if known is None else known.name,
+        "license": loaded.license,
+        "origin": None if known is None else known.source,
+    }
+
+
+def model_facts(model: torch.nn.Module) -> dict[str, Any]:
+    """The model's size and cost: parameters, multiply-adds at the challenge's input size, tiling scratch."""
+    from eern_cli.bench import flops
+    from eern_cli.engine.scratch import feature_bytes_per_pixel
+
+    count = flops.count(model).as_dict()
+    parameters = count.pop("params")
+    return {
+        "architecture": "EERN x4 (NTIRE 2024 ESR, team 25)",
+        "parameters": parameters,
+        "flops": count,
+        "tiling_scratch_bytes_per_input_pixel": {
+            name: feature_bytes_per_pixel(model, dtype)
+            for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16), ("fp16", torch.float16))
+        },
+    }

@@ -1,7 +1,8 @@
 """``eern benchmark``: speed (challenge-style timing, with variance) and quality (PSNR/SSIM on a test set).
 
-Tables go to stdout, progress to stderr. ``--json -``/``--csv -`` put the machine-readable report on stdout
-instead, and the tables then go to stderr. Ctrl-C stops the run and reports what was measured so far.
+Tables go to stdout, progress to stderr. ``--json`` puts the report alone on stdout (the tables then go to
+stderr), as ``--json`` does in every command; ``--report FILE`` writes it to a file (``.json`` or ``.csv``).
+Ctrl-C stops the run and reports what was measured so far.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from eern_cli.cli import options
 from eern_cli.errors import UsageError
 
 DEFAULT_SIZES = ["256", "640x480"]  # the challenge's FLOPs size, and a 2560x1920 (4.9 MP) photo out
@@ -108,40 +110,38 @@ def _quality_table(title: str, rows: list[dict[str, Any]], per_image: bool) -> A
 
 
 def benchmark(
-    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.")] = "auto",
-    precision: Annotated[
-        list[str] | None,
-        typer.Option("--precision", "-p", help="auto, fp32, bf16, fp16; several to compare.", show_default="auto"),
-    ] = None,
-    tile: Annotated[
-        list[str] | None,
-        typer.Option("--tile", "-t", help="auto, 0 (whole frame) or a side in px; several.", show_default="auto"),
-    ] = None,
-    size: Annotated[
-        list[str] | None,
-        typer.Option("--size", "-s", help="Input size N or WIDTHxHEIGHT; several.", show_default="256, 640x480"),
-    ] = None,
-    repeat: Annotated[
-        int | None, typer.Option("--repeat", "-r", min=1, help="Timed rounds.", show_default="5 CPU, 30 CUDA")
-    ] = None,
-    warmup: Annotated[
-        int | None, typer.Option("--warmup", min=0, help="Untimed calls after the 1st.", show_default="1 CPU, 10 CUDA")
-    ] = None,
-    dataset: Annotated[
-        Path | None, typer.Option("--dataset", help="Test set folder with HR/ and LR_bicubic_x4/: PSNR and SSIM.")
-    ] = None,
-    hr: Annotated[Path | None, typer.Option("--hr", help="HR folder (with --lr, instead of --dataset).")] = None,
-    lr: Annotated[Path | None, typer.Option("--lr", help="LR x4 folder (with --hr).")] = None,
-    per_image: Annotated[bool, typer.Option("--per-image", help="Show PSNR/SSIM for every image.")] = False,
-    tta: Annotated[bool, typer.Option("--tta", help=(
-        "With --dataset: also each variant with the x8 self-ensemble (8x the time).")) ] = False,
-    weights: Annotated[str | None, typer.Option("--weights", "-w", help="Checkpoint path or hf://... spec.")] = None,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
-    json_out: Annotated[str | None, typer.Option("--json", metavar="FILE", help="JSON report ('-': stdout).")] = None,
-    csv_out: Annotated[str | None, typer.Option("--csv", metavar="FILE", help="CSV report ('-': stdout).")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", metavar="PNG", help="Plot speed by size or tile.")] = None,
+    device: options.Device = "auto",
+    precision: options.Precisions = None,
+    tile: options.Tiles = None,
+    size: Annotated[list[str] | None, typer.Option(
+        "--size", metavar="N|WxH", help="Input size N (square) or WIDTHxHEIGHT; several.",
+        show_default="256, 640x480")] = None,
+    repeat: Annotated[int | None, typer.Option(
+        "--repeat", min=1, metavar="N", help="Timed rounds.", show_default="5 CPU, 30 CUDA")] = None,
+    warmup: Annotated[int | None, typer.Option(
+        "--warmup", min=0, metavar="N", help="Untimed calls after the 1st.", show_default="1 CPU, 10 CUDA")] = None,
+    dataset: Annotated[Path | None, typer.Option(
+        "--dataset", metavar="DIR", help="Test set folder with HR/ and LR_bicubic_x4/: PSNR and SSIM.")] = None,
+    hr: Annotated[Path | None, typer.Option(
+        "--hr", metavar="DIR", help="HR folder (with --lr, instead of --dataset).")] = None,
+    lr: Annotated[Path | None, typer.Option("--lr", metavar="DIR", help="LR x4 folder (with --hr).")] = None,
+    per_image: Annotated[bool, options.switch("--per-image", help="Show PSNR/SSIM for every image.")] = False,
+    tta: Annotated[bool, options.switch(
+        "--tta", help="With --dataset: also each variant with the x8 self-ensemble (8x the time).")] = False,
+    weights: options.Weights = None,
+    threads: options.Threads = None,
+    as_json: options.Json = False,
+    report_files: Annotated[list[Path] | None, typer.Option(
+        "--report", metavar="FILE", help="Write the report to FILE: .json or .csv by its extension; repeatable.",
+        show_default=False)] = None,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", metavar="PNG", help="Plot speed by size or tile.", show_default=False)] = None,
 ) -> None:
-    """Measure speed (and, with --dataset, PSNR/SSIM) of one or more precision/tile variants side by side."""
+    """Measure speed (and, with --dataset, PSNR/SSIM) of one or more precision/tile variants side by side.
+
+    Exit codes: 0, 1 error (e.g. CUDA asked for but absent), 2 usage error, 130 interrupted (what was measured
+    so far is still reported).
+    """
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -151,8 +151,9 @@ def benchmark(
         TimeRemainingColumn,
     )
 
-    if json_out == "-" and csv_out == "-":
-        raise UsageError("only one of --json and --csv can go to stdout")
+    for path in report_files or []:
+        if path.suffix.lower() not in (".json", ".csv"):
+            raise UsageError(f"--report {path}: unknown report format", hint="Name a .json or a .csv file")
     if per_image and dataset is None and hr is None:
         raise UsageError("--per-image needs --dataset (or --hr and --lr)")
     if tta and dataset is None and hr is None:
@@ -184,25 +185,24 @@ def benchmark(
     if dev.type == "cpu":
         keep_freed_memory()  # process-wide, set once here as eern upscale does (engine/allocator.py)
     loaded = next(iter(runners.values())).weights
+    arch = EERN()
     report = reports.new_report(
         dev, [v.label for v in variants], [f"{w}x{h}" for h, w in sizes], repeat=repeat, warmup=warmup,
-        timer=backend.timer, memory=backend.memory, weights=loaded,
+        timer=backend.timer, memory=backend.memory, weights=loaded, model=arch,
     )
-    arch = EERN()
-    report["model"] = flops.count(arch).as_dict()
-    out = Console(stderr=json_out == "-" or csv_out == "-", soft_wrap=False)
+    out = Console(stderr=as_json, soft_wrap=False)
     err = Console(stderr=True)
     tf32 = report["settings"].get("cudnn_allow_tf32") and " (CUDA 'fp32' convolutions run in TF32: cudnn.allow_tf32)"
-    device_name = report["environment"]["device_name"]
-    out.print(f"[bold]eern {report['eern']} benchmark[/] · torch {torch.__version__} · {device_name}")
-    report["environment"]["load_average_before"] = load = sysinfo.load_average()
+    device_name = report["settings"]["device_name"]
+    out.print(f"[bold]eern {report['software']['eern']} benchmark[/] · torch {torch.__version__} · {device_name}")
+    load = report["machine"]["load_average"]
     if sizes and dev.type == "cpu" and load is not None and load > 0.5 * sysinfo.usable_cpus():
         err.print(f"[yellow]warning: this machine is busy (load average {load} on {sysinfo.usable_cpus()} CPUs): "
                   "CPU timings will be noisy and slower than on an idle machine[/]")
     labels = ", ".join(v.label for v in variants)
     out.print(
-        f"weights {loaded.source} (sha256 {loaded.sha256[:12]}…) · EERN {report['model']['params']:,} parameters, "
-        f"{report['model']['gmacs']:.2f} G MACs at 256x256 · variants: {labels}{tf32 or ''}"
+        f"weights {loaded.source} (sha256 {loaded.sha256[:12]}…) · EERN {report['model']['parameters']:,} "
+        f"parameters, {report['model']['flops']['gmacs']:.2f} G MACs at 256x256 · variants: {labels}{tf32 or ''}"
     )
     bench = speed.SpeedBenchmark(runners, sizes, backend=backend, repeat=repeat, warmup=warmup)
     labelled = {v.label: runners[v] for v in variants}
@@ -230,7 +230,7 @@ def benchmark(
         report["interrupted"] = True
         err.print("[yellow]interrupted: reporting what was measured so far[/]")
 
-    report["environment"]["load_average_after"] = sysinfo.load_average()
+    report["settings"]["load_average_after"] = sysinfo.load_average()  # machine.load_average: before
     macs = {(h, w): flops.count(arch, (1, 3, max(h, 15), max(w, 15))).macs for h, w in sizes}
     report["speed"] = reports.speed_rows(bench.results, lambda h, w: macs[(h, w)])
     if report["speed"]:
@@ -255,10 +255,10 @@ def benchmark(
         if per_image:
             out.print(_quality_table("per image", qual.rows, True))
         out.print(QUALITY_LEGEND.format(bicubic=quality.BICUBIC_NOTE), style="dim")
-    if json_out:
-        reports.write_json(report, json_out)
-    if csv_out:
-        reports.write_csv(report, csv_out)
+    if as_json:
+        typer.echo(reports.to_json(report), nl=False)
+    for path in report_files or []:
+        reports.write(report, path)
     if plot is not None:
         if report["speed"]:
             reports.write_plot(report["speed"], plot, title=f"EERN x4 on {device_name}")

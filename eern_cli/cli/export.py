@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from eern_cli.cli import options
 from eern_cli.errors import MissingExtraError, UsageError
 
 _FORMATS = ("onnx", "ncnn")
@@ -25,18 +26,18 @@ _CHECKERS = {"onnx": "onnxruntime", "ncnn": "ncnn"}
 Out = Annotated[Path, typer.Argument(
     help="OUT.onnx, models/NAME.param (ncnn, with NAME.bin beside it), or a folder (eern-x4.onnx / eern-x4.param "
          "in it). Missing folders are created.", show_default=False, metavar="OUT")]
-Format = Annotated[str | None, typer.Option("--format", help="onnx or ncnn (default: from OUT's extension).")]
-Range = Annotated[int | None, typer.Option("--range", help=(
+Format = Annotated[str | None, typer.Option(
+    "--format", metavar="onnx|ncnn", help="onnx or ncnn (default: from OUT's extension).")]
+Range = Annotated[int | None, typer.Option("--range", metavar="255|1", help=(
     "Value range of input and output baked into the model: 255 (eern's own scale) or 1 (0..1, what chaiNNer "
     "and ncnn apps feed). Default: 255 for ONNX, 1 for ncnn."))]
-Half = Annotated[bool, typer.Option("--half", help="fp16 weights (ONNX: fp16 input and output too). Half the size.")]
-Weights = Annotated[str | None, typer.Option("--weights", help="Checkpoint to export (default: the bundled one).")]
-NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip running the exported file against eern.")]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
+Half = Annotated[bool, options.switch("--half", help="fp16 weights (ONNX: fp16 input and output too). Half the size.")]
+NoVerify = Annotated[bool, options.switch("--no-verify", help="Skip running the exported file against eern.")]
+Overwrite = Annotated[bool, options.switch("--overwrite", help="Replace existing output files.")]
 
 
 def export(
-    out: Out, format: Format = None, value_range: Range = None, half: Half = False, weights: Weights = None,
+    out: Out, format: Format = None, value_range: Range = None, half: Half = False, weights: options.Weights = None,
     no_verify: NoVerify = False, overwrite: Overwrite = False,
 ) -> None:
     """Export EERN x4 to ONNX or ncnn (for upscayl / realesrgan-ncnn-vulkan), then check it against eern.

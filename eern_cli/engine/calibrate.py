@@ -24,18 +24,17 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
-from eern_cli.engine.devices import DTYPES, cpu_flags, cpu_name
-from eern_cli.engine.model import FEATURES
 from eern_cli.images import atomic
+
+# torch is imported inside the functions that measure: reading the cache (``cached_choice``) needs no torch,
+# so that ``eern upscale`` can tell the precision of an up-to-date output without importing it.
 
 CANDIDATES = ("fp32", "bf16", "fp16")
 VERSION = 1  # bump when the measured step changes, so old cached figures are not compared with new ones
-STRIP = (FEATURES, 48, 256)  # channels, rows, columns: a strip of the engine's default 256-px tile
+ROWS, COLUMNS = 48, 256  # a strip of the engine's default 256-px tile, with the model's 84 channels
 ROUNDS = 4  # interleaved timed rounds per candidate, after one untimed warm-up each
 
 
@@ -62,14 +61,48 @@ def cache_dir() -> Path:
     return Path(base) / "eern"
 
 
-def machine_key(threads: int) -> str:
-    """What the measurement depends on; anything else (the day, the load) is noise the minimum absorbs."""
+def machine_key(threads: int | None) -> str:
+    """What the measurement depends on; anything else (the day, the load) is noise the minimum absorbs.
+    ``threads=None`` gives the key's prefix shared by every thread count."""
+    from eern_cli.engine.choices import cpu_flags, cpu_name
+
     flags = hashlib.sha256(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:16]
-    return f"v{VERSION}|{cpu_name()}|flags:{flags}|threads:{threads}|torch:{torch.__version__}"
+    head = f"v{VERSION}|{cpu_name()}|flags:{flags}|threads:"
+    return head if threads is None else f"{head}{threads}|torch:{_torch_version()}"
+
+
+def _torch_version() -> str:
+    """torch's version as its package metadata says (the same as ``torch.__version__``, without importing it)."""
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        import torch
+
+        return torch.__version__
+
+
+def cached_choice(threads: int | None) -> str | None:
+    """The cached choice for ``threads``, or None when only a measurement can tell. Reads the cache only: no
+    torch, no measuring. ``threads=None`` (torch's default) is ``OMP_NUM_THREADS`` when set, as torch's own
+    default is; otherwise any thread count's entry, when every cached one agrees."""
+    if os.environ.get("EERN_RECALIBRATE", "") not in ("", "0"):
+        return None
+    entries = _read(cache_dir() / "calibration.json")
+    if threads is None and os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
+        threads = int(os.environ["OMP_NUM_THREADS"])
+    if threads is not None:
+        keys = [machine_key(threads)]
+    else:
+        head, tail = machine_key(None), f"|torch:{_torch_version()}"
+        keys = [key for key in entries if key.startswith(head) and key.endswith(tail)]
+    choices = {entries[key].get("choice") for key in keys if isinstance(entries.get(key), dict)}
+    return choices.pop() if len(choices) == 1 and len(keys) > 0 and None not in choices else None
 
 
 def cpu_precision() -> Calibration:
     """The calibrated choice for this process's thread count: from the cache, else measured (and cached)."""
+    import torch
+
     return _cpu_precision(torch.get_num_threads(), os.environ.get("EERN_RECALIBRATE", "") not in ("", "0"))
 
 
@@ -90,8 +123,12 @@ def _cpu_precision(threads: int, redo: bool) -> Calibration:
 
 
 def measure(key: str = "", rounds: int = ROUNDS) -> Calibration:
+    import torch
+
     start = time.perf_counter()
     torch.manual_seed(0)
+    from eern_cli.engine.devices import DTYPES
+
     steps = {p: _step(DTYPES[p]) for p in CANDIDATES}
     best: dict[str, float | None] = {}
     for precision, step in steps.items():  # untimed first call: oneDNN builds its kernels here
@@ -112,9 +149,14 @@ def measure(key: str = "", rounds: int = ROUNDS) -> Calibration:
     return Calibration(key, best, choice, time.perf_counter() - start)
 
 
-def _step(dtype: torch.dtype):
+def _step(dtype):  # noqa: ANN001, ANN202 (a torch.dtype; torch is imported lazily)
     """Two 3x3 convs with a ReLU between, as in each of EERN's blocks, on a channels-last strip."""
-    channels, rows, cols = STRIP
+    import torch
+    import torch.nn.functional as F
+
+    from eern_cli.engine.model import FEATURES
+
+    channels, rows, cols = FEATURES, ROWS, COLUMNS
     x = torch.rand(1, channels, rows, cols).to(dtype=dtype, memory_format=torch.channels_last) * 255
     w1, w2 = (torch.randn(channels, channels, 3, 3).mul(0.02).to(dtype=dtype, memory_format=torch.channels_last)
               for _ in range(2))

@@ -124,6 +124,22 @@ def read_image(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_P
                               hint="check the file; it may be incomplete or damaged") from exc
 
 
+def readable_notes(data: bytes) -> list[str]:
+    """For a dry run: no note when the file's header reads as an image, else one saying it could not be read.
+
+    Only the header is read (a dry run stays fast), so a file damaged further on is found by the real run.
+    """
+    try:
+        if not data:
+            return ["could not be read: empty (0 bytes)"]
+        _open(data).close()
+    except UnidentifiedImageError:
+        return ["could not be read: not an image eern can read (PNG, JPEG, WebP, TIFF, BMP, GIF)"]
+    except Exception as exc:  # Pillow's header parsers raise OSError, ValueError, SyntaxError, struct.error ...
+        return [f"could not be read: corrupt or unsupported ({str(exc) or type(exc).__name__})"]
+    return []
+
+
 def _open(data: bytes, frame: int = 0) -> Image.Image:
     kind = plugins.sniff(data)  # HEIF or AVIF: told by content, whatever the name
     im = Image.open(io.BytesIO(data), formats=(plugins.load(kind),) if kind else formats.pil_names())
