@@ -115,6 +115,18 @@ def run_eern(*args: str, timeout: float = 120, input: bytes | None = None, env: 
                           env=env or cli_env(), cwd=kw.pop("cwd", REPO), **kw)
 
 
+def upscale_here(capsys, *args: str) -> tuple[int, str]:
+    """``eern upscale`` (cpu, fp32) in this process, through the CLI's error boundary: (exit code, stderr)."""
+    from eern_cli.cli.app import main
+
+    try:
+        main(["upscale", *FAST, *args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    return code, capsys.readouterr().err
+
+
 def decodes_completely(path: Path) -> bool:
     try:
         with Image.open(path) as im:

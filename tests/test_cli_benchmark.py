@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers_images import save, smooth
 from PIL import Image
 from test_timing import FakeCuda
 
@@ -107,7 +108,8 @@ def test_cuda_without_a_gpu_is_one_clear_line(capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     "args",
     [["--size", "0"], ["-t", "8"], ["-p", "fp64"], ["--per-image"], ["--report", "r.txt"], ["-d", "tpu"],
-     ["-s", "16"], ["-r", "2"], ["--json", "-"], ["--device"]],
+     ["-s", "16"], ["-r", "2"], ["--json", "-"], ["--device"],
+     ["--tta"]],
 )
 def test_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     code, _, err = run(capsys, "benchmark", "--size", "16", *args)
@@ -136,6 +138,18 @@ def test_dataset_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
     assert set(means) == {"fp32 whole", "bicubic"} and means["fp32 whole"]["images"] == 2
     assert means["fp32 whole"]["psnr_y"] == pytest.approx((34.6891 + 28.3702) / 2, abs=0.01)
     assert len(quality["per_image"]) == 4 and quality["conventions"]["border"].startswith("4 px")
+
+
+def test_dataset_with_tta_adds_an_ensemble_row(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    hr = smooth(48, 40, seed=4)
+    save(tmp_path / "HR" / "a.png", hr)
+    save(tmp_path / "LR_bicubic_x4" / "a.png", Image.fromarray(hr).resize((12, 10), Image.Resampling.BICUBIC))
+    code, _, _ = run(capsys, "benchmark", "--device", DEVICE, "--dataset", str(tmp_path), "-p", "fp32", "-t", "0",
+                     "--tta", "--report", str(tmp_path / "q.json"))
+    assert code == 0
+    means = {m["method"]: m for m in json.loads((tmp_path / "q.json").read_text())["quality"]["mean"]}
+    assert set(means) == {"fp32 whole", "fp32 whole tta", "bicubic"}
+    assert means["fp32 whole tta"]["psnr_y"] != means["fp32 whole"]["psnr_y"]
 
 
 def test_ctrl_c_reports_what_was_measured(

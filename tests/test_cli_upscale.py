@@ -494,7 +494,7 @@ def test_quality_on_png_output_is_said_to_be_ignored_once(tmp_path, capsys):
     save(tmp_path / "a.png", smooth())
     save(tmp_path / "b.png", smooth(seed=1))
     code, _, err = eern(capsys, str(tmp_path), "-q", "80", "--dry-run")
-    assert code == 0 and err.count("--quality applies to JPEG and WebP only; ignored for png") == 1
+    assert code == 0 and err.count("--quality applies to JPEG, WebP, HEIC and AVIF only; ignored for png") == 1
     code, _, err = eern(capsys, str(tmp_path), "-q", "80", "-f", "jpg", "--dry-run")
     assert "--quality" not in err
 

@@ -2,7 +2,8 @@
 
 Inputs are files, folders (``recursive`` for subfolders), glob patterns the shell did not expand, or ``-`` for
 standard input. A folder or pattern takes only files with an image extension (others are reported as
-``ignored``); a file named explicitly is always tried, and refused with a clear error if it is not an image.
+``ignored``; HEIC/AVIF files as needing ``eern[formats]`` when their plugin is not installed); a file named
+explicitly is always tried, and refused with a clear error if it is not an image.
 Outputs: next to each input with a suffix (``photo_x4.png``); into ``-o DIR`` mirroring the input tree with the
 same stems; to ``-o FILE`` for a single input; or ``-o -`` (standard output). An output that would be an input,
 or the output of another input, is refused for that file.
@@ -20,8 +21,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eern_cli.errors import EernError, InputNotFoundError, OutputError, UsageError
-from eern_cli.images import atomic, formats, provenance
+from eern_cli.errors import EernError, InputNotFoundError, MissingExtraError, OutputError, UsageError
+from eern_cli.images import atomic, formats, plugins, provenance
 from eern_cli.video import is_video
 from eern_cli.video.naming import VIDEO, video_output
 
@@ -101,7 +102,22 @@ def plan(inputs: list[str], *, output: str | None = None, recursive: bool = Fals
             job.error = exc
         jobs.append(job)
     _refuse_clashes(jobs)
+    _require_plugins(jobs, asked=fmt != "same" or (output not in (None, "-") and out_dir is None))
     return Plan(jobs, passed_over)
+
+
+def _require_plugins(jobs: list[Job], *, asked: bool) -> None:
+    """HEIC/AVIF outputs whose plugin is not installed: a usage error up front when the format was asked for
+    (``--format``, ``-o FILE``), else (the input's own format) that job fails with the same message."""
+    for job in jobs:
+        row = None if job.error or job.format == "same" else formats.get(job.format)
+        if row is None or row.plugin is None or plugins.installed(row.pil):
+            continue
+        error = MissingExtraError(f"{row.label} images need the optional package '{row.plugin}'", extra=row.extra,
+                                  package=row.plugin, path=None if asked else job.source)
+        if asked:
+            raise error
+        job.error = error
 
 
 def _output_dir(inputs: list[str], output: str | None) -> Path | None:
@@ -162,6 +178,11 @@ def _scan(base: Path, files, out_dir, suffix, scale, passed_over: list[PassedOve
         name = path.name
         if name.startswith(".") or atomic.is_temp(name):
             continue  # hidden files, macOS '._x.png' resource forks, eern's temporaries
+        row = formats.from_extension(path.suffix)
+        if row is not None and row.plugin and not plugins.installed(row.pil):
+            passed_over.append(PassedOver(str(path), f"needs eern[{row.extra}] for {row.label}: "
+                                                     f"pip install 'eern[{row.extra}]'"))
+            continue
         if path.suffix.lower() not in extensions and not is_video(path):
             passed_over.append(PassedOver(str(path), NOT_AN_IMAGE))
             continue

@@ -57,6 +57,7 @@ MAX_PENDING_BYTES = 1 << 30
 class RunOptions:
     scale: float = 4.0
     alpha: str = "model"
+    tta: bool = False  # the x8 self-ensemble (eern_cli.ensemble): 8x the time
     overwrite: bool = False
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     dry_run: bool = False
@@ -117,6 +118,10 @@ def run(jobs: list[Job], upscaler: BatchUpscaler, options: RunOptions, on_event:
 
     ``options.max_pixels`` is the decompression-bomb guard; Pillow's own, process-wide one also refuses
     images above 179 Mpx unless ``eern_cli.images.decode.configure_pillow()`` was called (the CLI does)."""
+    if options.tta:
+        from eern_cli.ensemble import SelfEnsemble
+
+        upscaler = SelfEnsemble(upscaler)
     emit = on_event or (lambda e: None)
     stdin = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
     stdout = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
@@ -137,8 +142,9 @@ class _Batch:
     # ------------------------------------------------------------------------------------------ settings
     def settings(self, fmt: str) -> dict:
         encode = EncodeOptions(**{**asdict(self.opts.encode), "format": fmt})
+        # "tta" only when on: outputs made before the flag existed keep their digest and stay up to date.
         return {"weights": self.up.weights.sha256, "scale": self.opts.scale, "precision": self.up.precision,
-                "alpha": self.opts.alpha, **encode.output_settings()}
+                "alpha": self.opts.alpha, **({"tta": True} if self.opts.tta else {}), **encode.output_settings()}
 
     # ------------------------------------------------------------------------------------------ workers
     def decode(self, job: Job):
@@ -278,7 +284,7 @@ class _Batch:
         scale = self.opts.scale
         record = provenance.make(weights_sha256=self.up.weights.sha256, scale=scale, tile=self.up.tile,
                                  precision=self.up.precision, device=str(self.up.device), alpha=self.opts.alpha,
-                                 input_sha256=sha, settings=self.settings(fmt))
+                                 input_sha256=sha, settings=self.settings(fmt), tta=self.opts.tta)
         dpi = None if decoded.dpi is None else (decoded.dpi[0] * scale, decoded.dpi[1] * scale)
         return Metadata(icc=decoded.icc, dpi=dpi, exif=decoded.exif, loop=decoded.loop, provenance=record)
 

@@ -126,6 +126,8 @@ def benchmark(
         "--hr", metavar="DIR", help="HR folder (with --lr, instead of --dataset).")] = None,
     lr: Annotated[Path | None, typer.Option("--lr", metavar="DIR", help="LR x4 folder (with --hr).")] = None,
     per_image: Annotated[bool, options.switch("--per-image", help="Show PSNR/SSIM for every image.")] = False,
+    tta: Annotated[bool, options.switch(
+        "--tta", help="With --dataset: also each variant with the x8 self-ensemble (8x the time).")] = False,
     weights: options.Weights = None,
     threads: options.Threads = None,
     as_json: options.Json = False,
@@ -154,6 +156,8 @@ def benchmark(
             raise UsageError(f"--report {path}: unknown report format", hint="Name a .json or a .csv file")
     if per_image and dataset is None and hr is None:
         raise UsageError("--per-image needs --dataset (or --hr and --lr)")
+    if tta and dataset is None and hr is None:
+        raise UsageError("--tta needs --dataset (or --hr and --lr)", hint="it is measured for quality, not speed")
     with_quality = dataset is not None or hr is not None or lr is not None
 
     import torch
@@ -202,6 +206,10 @@ def benchmark(
     )
     bench = speed.SpeedBenchmark(runners, sizes, backend=backend, repeat=repeat, warmup=warmup)
     labelled = {v.label: runners[v] for v in variants}
+    if tta:
+        from eern_cli.ensemble import SelfEnsemble
+
+        labelled = {**labelled, **{f"{v.label} tta": SelfEnsemble(runners[v]) for v in variants}}
     qual = quality.QualityBenchmark(labelled, pairs) if pairs else None
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     try:

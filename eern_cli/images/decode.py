@@ -5,7 +5,8 @@ Every image kind becomes one or more ``Frame``s of numpy arrays the model can ta
 orientation. Palette images become RGB (RGBA if transparent); CMYK is converted to RGB through its embedded ICC
 profile when it has one; 16-bit PNG and TIFF keep all 16 bits (see ``bit16``). ICC profile, DPI and EXIF
 (Orientation reset to 1, no thumbnail) are kept for the output. Only the formats of ``formats.TABLE`` are
-opened. Anything that cannot be read raises one ``InputImageError`` naming the file.
+opened; HEIC/HEIF and AVIF through their plugins (``plugins``; 10-bit HEIC at full depth). Anything that cannot
+be read raises one ``InputImageError`` naming the file (``MissingExtraError`` for a missing plugin).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from eern_cli.errors import InputImageError, InputNotFoundError, MissingExtraError
-from eern_cli.images import bit16, formats
+from eern_cli.images import bit16, formats, plugins
 from eern_cli.images import exif as exif_tags
 
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default: ~0.25 GB as 8-bit RGB
@@ -140,7 +141,8 @@ def readable_notes(data: bytes) -> list[str]:
 
 
 def _open(data: bytes, frame: int = 0) -> Image.Image:
-    im = Image.open(io.BytesIO(data), formats=formats.pil_names())
+    kind = plugins.sniff(data)  # HEIF or AVIF: told by content, whatever the name
+    im = Image.open(io.BytesIO(data), formats=(plugins.load(kind),) if kind else formats.pil_names())
     if frame:
         im.seek(frame)
     return im
@@ -171,8 +173,10 @@ def _read(data: bytes, name: str, max_pixels: int | None) -> Decoded:
         color, alpha = _arrays(frame_im, data, index, decoded, raw)
         color, alpha = _orient(color, orientation), None if alpha is None else _orient(alpha, orientation)
         decoded.frames.append(Frame(color, alpha, frame_im.info.get("duration") if count > 1 else None))
-    if orientation != 1:
-        decoded.notes.append(f"turned upright (EXIF orientation {orientation})")
+    # libheif turns HEIC pixels upright itself, and pillow-heif resets the EXIF orientation it had.
+    turned = orientation if orientation != 1 else int(info.get("original_orientation") or 1)
+    if turned != 1:
+        decoded.notes.append(f"turned upright (EXIF orientation {turned})")
     return decoded
 
 
@@ -223,6 +227,8 @@ def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _arrays(im: Image.Image, data: bytes, index: int, decoded: Decoded,
             raw: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    if im.format == plugins.HEIF and (im.info.get("bit_depth") or 8) > 8:
+        return _split(plugins.read_deep(data, index))
     if raw:
         full = bit16.read_high_precision(lambda: _open(data, index), raw)
         return _split(full)

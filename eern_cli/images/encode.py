@@ -1,9 +1,10 @@
 """Encode upscaled frames into an output file, with the input's metadata and eern's provenance.
 
-PNG and TIFF keep 16 bits (Pillow writes 16-bit grey; 16-bit colour goes through ``bit16``); JPEG, WebP, BMP
-and GIF are 8-bit, so 16-bit results are rounded to 8 bits there (with a note). JPEG has no transparency:
-alpha is flattened onto white. Multi-frame results go to formats that hold frames (PNG as APNG, WebP, TIFF,
-GIF); JPEG and BMP refuse them before any work is done (``check_output``).
+PNG and TIFF keep 16 bits (Pillow writes 16-bit grey; 16-bit colour goes through ``bit16``), HEIC keeps 10 of
+them (``plugins.save_deep``); JPEG, WebP, BMP, GIF and AVIF are 8-bit, so 16-bit results are rounded to 8 bits
+there (with a note). HEIC and AVIF need their plugin (``plugins``), loaded only when such an output is written.
+JPEG has no transparency: alpha is flattened onto white. Multi-frame results go to formats that hold frames (PNG
+as APNG, WebP, TIFF, GIF); JPEG, BMP, HEIC and AVIF refuse them before any work is done (``check_output``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from eern_cli.errors import OutputError, UsageError
-from eern_cli.images import bit16, formats
+from eern_cli.images import bit16, formats, plugins
 from eern_cli.images import exif as exif_tags
 from eern_cli.images.decode import Frame
 from eern_cli.images.provenance import PNG_KEY, Provenance, xmp_packet
@@ -26,7 +27,7 @@ SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 # knee, files within 0-4% of level 6's size in 35-70% of its time; 1-3 are up to ~2x faster again but 5-20%
 # larger; 7-9 cost up to 7x the time of 6 to save < 5%.
 DEFAULT_PNG_LEVEL = 4
-DEFAULT_QUALITY = {"jpg": 92, "webp": 90}
+DEFAULT_QUALITY = {"jpg": 92, "webp": 90, "heic": 90, "avif": 90}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class EncodeOptions:
         if self.format == "webp":
             return {"format": "webp", "lossless": self.lossless,
                     "quality": None if self.lossless else self.effective_quality}
+        if self.format in ("heic", "avif"):
+            return {"format": self.format, "quality": self.effective_quality}
         return {"format": self.format}
 
     @property
@@ -84,6 +87,10 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
     exif = exif_tags.resized(meta.exif, width, height)
     xmp = xmp_packet(meta.provenance) if meta.provenance else None
     sixteen = frames[0].color.dtype == np.uint16
+    if sixteen and fmt == "heic":
+        params = {k: v for k, v in (("exif", exif), ("xmp", xmp), ("icc_profile", meta.icc)) if v}
+        plugins.save_deep(fp, _stack(frames[0]), quality=opts.effective_quality, params=params)
+        return notes
     if sixteen and fmt == "tiff":
         pages = [_stack(f) for f in frames]
         bit16.write_tiff16(fp, pages, icc=meta.icc, dpi=meta.dpi, xmp=xmp, compress_level=6,
@@ -115,6 +122,9 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
         params.update({k: v for k, v in (("exif", exif), ("xmp", xmp)) if v})
     elif fmt == "webp":
         params.update(quality=opts.effective_quality if not opts.lossless else 100, lossless=opts.lossless, method=4)
+        params.update({k: v for k, v in (("exif", exif), ("xmp", xmp)) if v})
+    elif fmt in ("heic", "avif"):
+        params.update(quality=opts.effective_quality)
         params.update({k: v for k, v in (("exif", exif), ("xmp", xmp)) if v})
     elif fmt == "tiff":
         tiffinfo: dict = exif_tags.tiff_tags(meta.exif)

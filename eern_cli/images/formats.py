@@ -3,17 +3,17 @@
 Every place that names formats (the planner's extensions and output names, the decoder's Pillow formats, the
 encoder's limits, the CLI's ``--format`` choices and messages) reads this table, so they cannot disagree. A
 format that needs an optional Pillow plugin (HEIC or AVIF from ``eern[formats]``) is one more row with
-``plugin`` (``"module:function"``, the call that registers it with Pillow) and ``extra`` (what to
-``pip install``); nothing optional is imported until such a format is used (``load_plugin``).
+``plugin`` (the package that provides it) and ``extra`` (what to ``pip install``); ``plugins`` registers it,
+and nothing optional is imported until such a format is used (``load_plugin``).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import PurePath
 
 from eern_cli.errors import MissingExtraError
+from eern_cli.images import plugins
 
 UNLIMITED = 2**31 - 1
 
@@ -31,7 +31,7 @@ class ImageFormat:
     grey_alpha: bool = False  # holds grey + alpha as such (others get RGBA)
     dpi: bool = False  # records a resolution
     writable: bool = True
-    plugin: str | None = None  # "module:function" that registers the format with Pillow
+    plugin: str | None = None  # the package whose Pillow plugin reads and writes it (registered by ``plugins``)
     extra: str | None = None  # the pip extra that provides ``plugin``
 
 
@@ -44,8 +44,14 @@ TABLE: tuple[ImageFormat, ...] = (
     ImageFormat("bmp", "BMP", "BMP", (".bmp", ".dib"), alpha=False, dpi=True),
     # Transparency is on or off per pixel (one palette entry); colours are quantised to 256.
     ImageFormat("gif", "GIF", "GIF", (".gif",), max_side=65535, frames=True, animated=True),
+    # 10-bit when the result is 16-bit (``plugins.save_deep``).
+    ImageFormat("heic", plugins.HEIF, "HEIC", (".heic", ".heif", ".hif"), plugin=plugins.PACKAGES[plugins.HEIF],
+                extra=plugins.EXTRA),
+    # libavif reads back at most 32768 px per side (measured: 32769 is written but cannot be opened).
+    ImageFormat("avif", plugins.AVIF, "AVIF", (".avif",), max_side=32768, plugin=plugins.PACKAGES[plugins.AVIF],
+                extra=plugins.EXTRA),
 )
-ALIASES = {"jpeg": "jpg", "tif": "tiff"}
+ALIASES = {"jpeg": "jpg", "tif": "tiff", "heif": "heic"}
 
 
 def get(name: str) -> ImageFormat:
@@ -79,8 +85,9 @@ def input_extensions() -> frozenset[str]:
 
 
 def pil_names() -> tuple[str, ...]:
-    """The Pillow formats the decoder lets ``Image.open`` try (no other of Pillow's many readers)."""
-    return tuple(f.pil for f in TABLE)
+    """The Pillow formats the decoder lets ``Image.open`` try (no other of Pillow's many readers). Plugin
+    formats are not among them: the decoder tells those by content and opens them as such (``plugins.sniff``)."""
+    return tuple(f.pil for f in TABLE if f.plugin is None)
 
 
 def readable_labels() -> str:
@@ -106,11 +113,7 @@ def load_plugin(fmt: ImageFormat, *, path: str | None = None) -> None:
     """Register ``fmt``'s Pillow plugin, if it has one; ``MissingExtraError`` saying what to install if absent."""
     if fmt.plugin is None:
         return
-    module_name, _, function = fmt.plugin.partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise MissingExtraError(f"{fmt.label} needs the optional package '{module_name}'", extra=fmt.extra,
-                                package=module_name, path=path) from exc
-    if function:
-        getattr(module, function)()
+        plugins.load(fmt.pil)
+    except MissingExtraError as exc:
+        raise MissingExtraError(exc.message, extra=exc.extra, package=exc.package, path=path) from None

@@ -1,10 +1,10 @@
 """What made an output, written into the output itself, and read back to decide whether a re-run may skip it.
 
 The record is a small JSON object: tool and version, the weights' sha256, scale, tile, precision, device, alpha
-mode, the input file's sha256 and a digest of every setting that changes the output's pixels or its lossy
-encoding. It travels as a PNG text chunk (``eern``) plus XMP in PNG, JPEG, WebP and TIFF, and as the comment of
-a GIF; BMP has no place for metadata. Tile size is recorded but not part of the digest (tiling is exact), nor
-are the device or the PNG compression level (lossless).
+mode, whether the x8 self-ensemble (``--tta``) made it, the input file's sha256 and a digest of every setting
+that changes the output's pixels or its lossy encoding. It travels as a PNG text chunk (``eern``) plus XMP in
+PNG, JPEG, WebP and TIFF, and as the comment of a GIF; BMP has no place for metadata. Tile size is recorded
+but not part of the digest (tiling is exact), nor are the device or the PNG compression level (lossless).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import html
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from eern_cli import __version__
+from eern_cli.images import plugins
 
 PNG_KEY = "eern"
 XMP_NS = "urn:eern:provenance:1"
@@ -38,6 +39,7 @@ class Provenance:
     alpha: str
     input_sha256: str
     settings: str
+    tta: bool = False  # the x8 self-ensemble; records written before it existed lack it
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -48,7 +50,8 @@ class Provenance:
             data = json.loads(text)
             if not isinstance(data, dict) or data.get("tool") != "eern":
                 return None
-            return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+            fields = cls.__dataclass_fields__.values()
+            return cls(**{f.name: data[f.name] for f in fields if f.name in data or f.default is MISSING})
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -64,9 +67,9 @@ def settings_digest(settings: dict) -> str:
 
 
 def make(*, weights_sha256: str, scale: float, tile: int, precision: str, device: str, alpha: str,
-         input_sha256: str, settings: dict) -> Provenance:
+         input_sha256: str, settings: dict, tta: bool = False) -> Provenance:
     return Provenance("eern", __version__, weights_sha256, scale, tile, precision, device, alpha, input_sha256,
-                      settings_digest(settings))
+                      settings_digest(settings), tta)
 
 
 def xmp_packet(record: Provenance) -> bytes:
@@ -110,9 +113,11 @@ def from_image(im: Image.Image) -> Provenance | None:
 def read(path: str | os.PathLike[str]) -> Provenance | None:
     """The record of an image file (header only; no pixels are decoded), or None if it has none or is unreadable."""
     try:
-        with Image.open(path) as im:
+        with open(path, "rb") as f:
+            kind = plugins.sniff(f.read(256))
+        with Image.open(path, formats=(plugins.load(kind),) if kind else None) as im:
             return from_image(im)
-    except Exception:  # any unreadable file simply has no provenance
+    except Exception:  # any unreadable file (a HEIC without its plugin too) simply has no provenance
         return None
 
 
