@@ -4,6 +4,7 @@ The command line's modules are imported inside ``run`` so that a Ctrl-C during s
 interruption (exit 130, no traceback).
 """
 
+import signal
 import sys
 
 
@@ -13,7 +14,13 @@ def run() -> None:
     except KeyboardInterrupt:
         print("eern: interrupted", file=sys.stderr)
         sys.exit(130)
-    main()
+    try:
+        main()
+    finally:
+        # The outcome is decided and every output is complete or gone: a Ctrl-C now would only interrupt the
+        # interpreter's clean-up (torch's finalizers) and print a traceback after eern's last line. Only here,
+        # in the process's own entry point: a program that calls ``main()`` keeps its own Ctrl-C.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

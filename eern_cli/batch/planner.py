@@ -110,7 +110,7 @@ def _require_plugins(jobs: list[Job], *, asked: bool) -> None:
     """HEIC/AVIF outputs whose plugin is not installed: a usage error up front when the format was asked for
     (``--format``, ``-o FILE``), else (the input's own format) that job fails with the same message."""
     for job in jobs:
-        row = None if job.error or job.format == "same" else formats.get(job.format)
+        row = None if job.error or job.format in ("same", VIDEO) else formats.get(job.format)
         if row is None or row.plugin is None or plugins.installed(row.pil):
             continue
         error = MissingExtraError(f"{row.label} images need the optional package '{row.plugin}'", extra=row.extra,

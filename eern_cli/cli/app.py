@@ -10,7 +10,6 @@ instead; it reaches the commands through Typer's context object, ``CliState``.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from dataclasses import dataclass
 from typing import Annotated
@@ -133,8 +132,4 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(1)
-    finally:
-        # The outcome is decided and every output is complete or gone: a Ctrl-C now would only interrupt the
-        # interpreter's clean-up (torch's finalizers) and print a traceback after our last line.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code if isinstance(code, int) else 0)
