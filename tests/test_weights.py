@@ -6,6 +6,8 @@ import argparse
 import pathlib
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,17 @@ def test_bundled_path_is_the_shipped_file() -> None:
     path = bundled_checkpoint_path()
     assert path.is_file() and path.name == OFFICIAL.filename
     assert path.read_bytes() == SHIPPED.read_bytes()
+
+
+def test_a_source_tree_finds_the_checkpoint_in_its_weights_folder() -> None:
+    """Run from a clone without installing (as the test suite itself does in CI): no ``eern_cli._bundled``."""
+    code = ("import sys; sys.modules['eern_cli._bundled'] = None\n"
+            "from eern_cli.weights.loading import bundled_checkpoint_path\n"
+            "path = bundled_checkpoint_path(); print(path); assert path.is_file(), path")
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == repo / "weights" / OFFICIAL.filename
 
 
 def test_bundled_loads_strict(official: dict[str, torch.Tensor]) -> None:

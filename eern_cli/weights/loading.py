@@ -58,7 +58,7 @@ def bundled_checkpoint_path() -> Path:
             return candidate
     except (ModuleNotFoundError, TypeError, OSError):
         pass
-    return Path(__file__).resolve().parent.parent / "weights" / OFFICIAL.filename
+    return Path(__file__).resolve().parents[2] / "weights" / OFFICIAL.filename  # <repo>/weights/
 
 
 def load_weights(spec: str | os.PathLike[str] | None = None) -> LoadedWeights:
