@@ -15,7 +15,7 @@ from helpers_images import save, smooth
 from PIL import Image
 from test_timing import FakeCuda
 
-from eern_cli.bench import timing as speed
+from eern_cli.bench import timing
 from eern_cli.cli.app import main
 from eern_cli.cli.benchmark import parse_size
 from eern_cli.errors import UsageError
@@ -91,7 +91,7 @@ def test_cuda_memory_columns_via_a_fake_cuda(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The CUDA timing/memory path of the command, driven on the CPU through a stand-in torch.cuda."""
-    monkeypatch.setattr(speed, "make_backend", lambda device: speed.CudaBackend(device, cuda=FakeCuda()))
+    monkeypatch.setattr(timing, "make_backend", lambda device: timing.CudaBackend(device, cuda=FakeCuda()))
     code, out, _ = run(capsys, "benchmark", "--device", "cpu", "--repeat", "2", "--warmup", "0", "--size", "16",
                        "-p", "fp32")
     assert code == 0
@@ -155,14 +155,14 @@ def test_dataset_with_tta_adds_an_ensemble_row(capsys: pytest.CaptureFixture[str
 def test_ctrl_c_reports_what_was_measured(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    original = speed.SpeedBenchmark._one_size
+    original = timing.SpeedBenchmark._one_size
 
-    def interrupted(self: speed.SpeedBenchmark, height: int, width: int) -> None:
+    def interrupted(self: timing.SpeedBenchmark, height: int, width: int) -> None:
         if height == 32:
             raise KeyboardInterrupt
         original(self, height, width)
 
-    monkeypatch.setattr(speed.SpeedBenchmark, "_one_size", interrupted)
+    monkeypatch.setattr(timing.SpeedBenchmark, "_one_size", interrupted)
     out_file = tmp_path / "partial.json"
     args = [*FAST, "--size", "16", "--size", "32", "-p", "fp32", "-t", "0", "--report", str(out_file)]
     code, out, err = run(capsys, "benchmark", *args)

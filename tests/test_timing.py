@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from eern_cli.bench import timing as speed
+from eern_cli.bench import timing
 from eern_cli.bench.report import speed_rows, summary
 from eern_cli.engine.regions import tile_regions
 from eern_cli.upscaler import Upscaler
@@ -37,11 +37,11 @@ class FakeRunner:
 def test_rounds_are_interleaved_and_rotated() -> None:
     calls: list[str] = []
     runners = {
-        speed.REFERENCE: FakeRunner("ref", calls),
-        speed.Variant("bf16", 0): FakeRunner("bf16", calls, offset=1.0),
-        speed.Variant("bf16", 64): FakeRunner("tiled", calls, offset=0.0),
+        timing.REFERENCE: FakeRunner("ref", calls),
+        timing.Variant("bf16", 0): FakeRunner("bf16", calls, offset=1.0),
+        timing.Variant("bf16", 64): FakeRunner("tiled", calls, offset=0.0),
     }
-    bench = speed.SpeedBenchmark(runners, [(16, 24)], backend=speed.CpuBackend(), repeat=3, warmup=2)
+    bench = timing.SpeedBenchmark(runners, [(16, 24)], backend=timing.CpuBackend(), repeat=3, warmup=2)
     steps: list[str] = []
     bench.on_step = steps.append
     bench.run()
@@ -61,9 +61,9 @@ def test_summary_and_rows() -> None:
     assert stats["median_ms"] == 11.5 and stats["min_ms"] == 10.0 and stats["max_ms"] == 30.0
     assert stats["iqr_ms"] == pytest.approx(np.percentile([10, 12, 11, 30], 75) - np.percentile([10, 12, 11, 30], 25))
     assert summary([]) == {}
-    ref = speed.Measurement(speed.REFERENCE, 256, 256, 1, first_ms=50.0, times_ms=[20.0, 20.0])
-    fast = speed.Measurement(speed.Variant("bf16", 128), 256, 256, 4, first_ms=30.0, times_ms=[10.0])
-    unfinished = speed.Measurement(speed.Variant("fp16", 0), 256, 256, 1)
+    ref = timing.Measurement(timing.REFERENCE, 256, 256, 1, first_ms=50.0, times_ms=[20.0, 20.0])
+    fast = timing.Measurement(timing.Variant("bf16", 128), 256, 256, 4, first_ms=30.0, times_ms=[10.0])
+    unfinished = timing.Measurement(timing.Variant("fp16", 0), 256, 256, 1)
     rows = speed_rows([ref, fast, unfinished], macs=lambda h, w: 41_212_605_000)
     assert [r["variant"] for r in rows] == ["fp32 whole", "bf16 tile 128"]
     assert rows[1]["speedup_vs_fp32_whole"] == pytest.approx(2.0)
@@ -73,13 +73,13 @@ def test_summary_and_rows() -> None:
 
 
 def test_tiles_and_synthetic_image() -> None:
-    assert speed.tiles_for(256, 256, 0) == 1
-    assert speed.tiles_for(256, 256, 256) == 1
-    assert speed.tiles_for(480, 640, 256) == len(tile_regions(480, 640, 256)) > 1
-    a, b = speed.synthetic_image(20, 30), speed.synthetic_image(20, 30)
+    assert timing.tiles_for(256, 256, 0) == 1
+    assert timing.tiles_for(256, 256, 256) == 1
+    assert timing.tiles_for(480, 640, 256) == len(tile_regions(480, 640, 256)) > 1
+    a, b = timing.synthetic_image(20, 30), timing.synthetic_image(20, 30)
     assert a.shape == (1, 3, 20, 30) and torch.equal(a, b)
     assert 0 <= float(a.min()) and float(a.max()) <= 255 and float(a.std()) > 20
-    assert speed.Variant("fp32", 0).label == "fp32 whole" and speed.Variant("bf16", 96).label == "bf16 tile 96"
+    assert timing.Variant("fp32", 0).label == "fp32 whole" and timing.Variant("bf16", 96).label == "bf16 tile 96"
 
 
 class FakeEvent:
@@ -133,12 +133,12 @@ def test_cuda_backend_times_with_events_and_resets_peaks() -> None:
     """The CUDA path (events, synchronisation, peak stats), run on CPU tensors through a fake torch.cuda."""
     FakeEvent.log = []
     cuda = FakeCuda()
-    backend = speed.CudaBackend(torch.device("cuda"), cuda=cuda)
+    backend = timing.CudaBackend(torch.device("cuda"), cuda=cuda)
     ms = backend.time_call(lambda: time.sleep(0.02))
     assert 15 <= ms <= 500
     assert FakeEvent.log == ["sync", "record", "record", "event-sync"]
-    runners = {speed.REFERENCE: Upscaler(device="cpu", precision="fp32", tile=0)}
-    bench = speed.SpeedBenchmark(runners, [(16, 16)], backend=backend, repeat=2, warmup=0)
+    runners = {timing.REFERENCE: Upscaler(device="cpu", precision="fp32", tile=0)}
+    bench = timing.SpeedBenchmark(runners, [(16, 16)], backend=backend, repeat=2, warmup=0)
     bench.run()
     (m,) = bench.results
     assert len(m.times_ms) == 2 and cuda.resets == 2
@@ -146,7 +146,7 @@ def test_cuda_backend_times_with_events_and_resets_peaks() -> None:
 
 
 def test_cpu_backend_measures_each_calls_peak() -> None:
-    backend = speed.CpuBackend()
+    backend = timing.CpuBackend()
     if backend.memory is None:
         pytest.skip("peak-RSS reset needs Linux /proc")
     backend.reset_peak()
@@ -159,18 +159,22 @@ def test_cpu_backend_measures_each_calls_peak() -> None:
 
 
 def test_make_backend() -> None:
-    assert isinstance(speed.make_backend(torch.device("cpu")), speed.CpuBackend)
-    assert isinstance(speed.make_backend(torch.device("cuda")), speed.CudaBackend)  # builds without a GPU
+    assert isinstance(timing.make_backend(torch.device("cpu")), timing.CpuBackend)
+    assert isinstance(timing.make_backend(torch.device("cuda")), timing.CudaBackend)  # builds without a GPU
+
+
+def _against_fp32_whole(variant: timing.Variant, size: tuple[int, int]) -> list[timing.Measurement]:
+    """One timed round of the fp32 whole-frame reference and ``variant``, on the test device."""
+    runners = {
+        timing.REFERENCE: Upscaler(device=DEVICE, precision="fp32", tile=0),
+        variant: Upscaler(device=DEVICE, precision=variant.precision, tile=variant.tile),
+    }
+    backend = timing.make_backend(torch.device(DEVICE))
+    return timing.SpeedBenchmark(runners, [size], backend=backend, repeat=1, warmup=0).run()
 
 
 def test_real_variants_on_the_test_device() -> None:
-    runners = {
-        speed.REFERENCE: Upscaler(device=DEVICE, precision="fp32", tile=0),
-        speed.Variant("bf16", 0): Upscaler(device=DEVICE, precision="bf16", tile=0),
-    }
-    backend = speed.make_backend(torch.device(DEVICE))
-    bench = speed.SpeedBenchmark(runners, [(24, 20)], backend=backend, repeat=1, warmup=0)
-    ref, bf16 = bench.run()
+    ref, bf16 = _against_fp32_whole(timing.Variant("bf16", 0), (24, 20))
     assert ref.first_ms > 0 and len(ref.times_ms) == 1 and ref.tiles == 1
     assert ref.psnr_vs_reference == math.inf
     assert 35 < bf16.psnr_vs_reference < 80 and bf16.max_diff_levels >= 1
@@ -178,12 +182,6 @@ def test_real_variants_on_the_test_device() -> None:
 
 def test_exact_tiling_is_reported_identical_to_whole_frame() -> None:
     """The PSNR-vs-fp32 column is how a tiling bug shows: the exact engine must read as (near) identical."""
-    runners = {
-        speed.REFERENCE: Upscaler(device=DEVICE, precision="fp32", tile=0),
-        speed.Variant("fp32", 32): Upscaler(device=DEVICE, precision="fp32", tile=32),
-    }
-    backend = speed.make_backend(torch.device(DEVICE))
-    bench = speed.SpeedBenchmark(runners, [(48, 40)], backend=backend, repeat=1, warmup=0)
-    _, tiled = bench.run()
+    _, tiled = _against_fp32_whole(timing.Variant("fp32", 32), (48, 40))
     assert tiled.tiles == 4
     assert tiled.psnr_vs_reference > 80 and tiled.max_diff_levels <= 1

@@ -164,7 +164,7 @@ def benchmark(
 
     from eern_cli.bench import flops, quality, sysinfo
     from eern_cli.bench import report as reports
-    from eern_cli.bench import timing as speed
+    from eern_cli.bench import timing
     from eern_cli.engine.allocator import keep_freed_memory
     from eern_cli.engine.devices import resolve_device, resolve_precision
     from eern_cli.engine.model import EERN
@@ -173,12 +173,12 @@ def benchmark(
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
-    backend = speed.make_backend(dev)
+    backend = timing.make_backend(dev)
     sizes = [parse_size(s) for s in _split(size, [] if with_quality else DEFAULT_SIZES)]
     pairs = quality.find_pairs(dataset, hr=hr, lr=lr) if with_quality else []
     precisions = [resolve_precision(p, dev).value for p in _split(precision, ["auto"])]
     tiles = [_tile(t, dev) for t in _split(tile, ["auto"])]
-    variants = list(dict.fromkeys([speed.REFERENCE] + [speed.Variant(p, t) for p in precisions for t in tiles]))
+    variants = list(dict.fromkeys([timing.REFERENCE] + [timing.Variant(p, t) for p in precisions for t in tiles]))
     repeat, warmup = repeat or DEFAULTS[dev.type][0], DEFAULTS[dev.type][1] if warmup is None else warmup
 
     runners = {v: Upscaler(weights, device=str(dev), precision=v.precision, tile=v.tile) for v in variants}
@@ -204,7 +204,7 @@ def benchmark(
         f"weights {loaded.source} (sha256 {loaded.sha256[:12]}…) · EERN {report['model']['parameters']:,} "
         f"parameters, {report['model']['flops']['gmacs']:.2f} G MACs at 256x256 · variants: {labels}{tf32 or ''}"
     )
-    bench = speed.SpeedBenchmark(runners, sizes, backend=backend, repeat=repeat, warmup=warmup)
+    bench = timing.SpeedBenchmark(runners, sizes, backend=backend, repeat=repeat, warmup=warmup)
     labelled = {v.label: runners[v] for v in variants}
     if tta:
         from eern_cli.ensemble import SelfEnsemble

@@ -136,7 +136,7 @@ def upscale(
 ) -> None:
     """Upscale images with EERN (the help text is ``_HELP``)."""
     from eern_cli.batch import planner
-    from eern_cli.batch import runner as batch
+    from eern_cli.batch import runner
     from eern_cli.batch.frames import ALPHA_MODES
     from eern_cli.batch.resample import check_scale
     from eern_cli.cli.app import as_flag
@@ -204,7 +204,7 @@ def upscale(
     # With --ray, each worker builds its own model: the driver never needs one.
     upscaler = make_upscaler(weights, device, precision, tile, threads, build) if ray is None else None
     debug = bool(getattr(ctx.find_root().obj, "debug", False))
-    run_options = batch.RunOptions(
+    run_options = runner.RunOptions(
         scale=scale, alpha=alpha, tta=tta, overwrite=overwrite, dry_run=dry_run, workers=workers,
         max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else (max_pixels or None), debug=debug,
         setting=as_flag,
@@ -216,7 +216,7 @@ def upscale(
     try:
         with report.live(len(jobs)):
             if ray is None:
-                summary = batch.run(jobs, upscaler, run_options, report)
+                summary = runner.run(jobs, upscaler, run_options, report)
             else:
                 from eern_cli.cluster import driver
 
