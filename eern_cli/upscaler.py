@@ -123,7 +123,7 @@ class Upscaler:
         while True:
             try:
                 if runs_whole(x.shape[-2], x.shape[-1], tile):
-                    sink(0, 0, self.model(x))
+                    sink(0, 0, self.forward_whole(x))
                     if progress:
                         progress(1, 1)
                 else:
@@ -145,6 +145,10 @@ class Upscaler:
                         hint="use {scratch=DIR} (a memory-mapped file), {precision=bf16}, or a smaller image",
                         size=(x.shape[-1], x.shape[-2]), device=str(self.device),
                     ) from exc
+
+    def forward_whole(self, x: torch.Tensor) -> torch.Tensor:
+        """The model on whole frames (N, 3, H, W), already on the device in the working dtype, channels-last."""
+        return self.model(x)
 
     def check_memory(self, height: int, width: int) -> None:
         """Refuse before starting when the run cannot fit in the host's free memory.
