@@ -20,11 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from eern_cli.engine import SCALE
-from eern_cli.engine.devices import DTYPES, resolve_device, resolve_precision, resolve_tile
-from eern_cli.engine.model import FEATURES, MIN_SIDE
+from eern_cli.engine.devices import DTYPES, resolve_channels, resolve_device, resolve_precision, resolve_tile
+from eern_cli.engine.model import MIN_SIDE
 from eern_cli.engine.regions import runs_whole
 from eern_cli.engine.scratch import feature_bytes_per_pixel
 from eern_cli.engine.tiled import run_exact_tiled
+from eern_cli.engine.whole import forward_whole
+from eern_cli.engine.widen import widened
 from eern_cli.errors import InputImageError, InsufficientMemoryError
 from eern_cli.protocols import Progress, TileSink
 from eern_cli.weights.loading import load_model
@@ -51,7 +53,9 @@ class Upscaler:
     feature maps live: None on the device, "host" in CPU memory, or a folder for a memory-mapped file.
 
     After construction ``device`` (a ``torch.device``), ``precision`` ("fp32", "bf16" or "fp16") and ``tile``
-    (an int, 0 = whole frame) are what ``auto`` resolved to, and ``reasons`` says why each was chosen.
+    (an int, 0 = whole frame) are what ``auto`` resolved to, ``channels`` the width the feature maps run at (the
+    model's 84, or zero-padded to 96 where this CPU measured that faster: same output), and ``reasons`` says why
+    each was chosen.
     """
 
     def __init__(
@@ -68,11 +72,16 @@ class Upscaler:
         tile_choice = resolve_tile(tile, self.device)
         self.precision: str = precision_choice.value
         self.tile: int = int(tile_choice.value)
-        self.reasons: dict[str, str] = {"precision": precision_choice.reason, "tile": tile_choice.reason}
+        channels_choice = resolve_channels(self.precision, self.device)
+        self.channels: int = int(channels_choice.value)
+        self.reasons: dict[str, str] = {
+            "precision": precision_choice.reason, "tile": tile_choice.reason, "channels": channels_choice.reason
+        }
         self.dtype = DTYPES[self.precision]
         self.scratch = scratch
         model, self.weights = load_model(weights)
-        self.model = model.to(self.device, self.dtype).to(memory_format=torch.channels_last)
+        model = widened(model.to(self.device, self.dtype), self.channels)
+        self.model = model.to(memory_format=torch.channels_last)
 
     @property
     def scale(self) -> int:
@@ -148,7 +157,7 @@ class Upscaler:
 
     def forward_whole(self, x: torch.Tensor) -> torch.Tensor:
         """The model on whole frames (N, 3, H, W), already on the device in the working dtype, channels-last."""
-        return self.model(x)
+        return forward_whole(self.model, x)
 
     def check_memory(self, height: int, width: int) -> None:
         """Refuse before starting when the run cannot fit in the host's free memory.
@@ -162,7 +171,7 @@ class Upscaler:
         whole = runs_whole(height, width, self.tile)
         # The whole-frame forward keeps several 84-channel maps alive (benchmarks/memory.py measured ~1.9 kB per
         # input pixel in fp32, about five maps plus the rest); the exact tiling its two maps.
-        whole_frame_bytes = 5 * FEATURES * torch.empty((), dtype=self.dtype).element_size()
+        whole_frame_bytes = 5 * self.channels * torch.empty((), dtype=self.dtype).element_size()
         feature_map = (whole_frame_bytes if whole else self.scratch_bytes_per_pixel()) * pixels
         needed = HOST_BYTES_PER_PIXEL * pixels + (feature_map if on_host and not mapped else 0)
         available = _available_memory()

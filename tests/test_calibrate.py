@@ -27,11 +27,23 @@ def _fresh() -> calibrate.Calibration:
 
 def test_measurement_picks_the_fastest_candidate() -> None:
     result = calibrate.measure("k", rounds=2)
-    assert set(result.ms) == set(calibrate.CANDIDATES)
+    assert set(result.ms) == {p if w == 84 else f"{p}/{w}" for p in calibrate.CANDIDATES for w in calibrate.WIDTHS}
     timed = {p: ms for p, ms in result.ms.items() if ms is not None}
-    assert timed["fp32"] > 0  # fp32 always runs
-    assert result.choice == min(timed, key=timed.get)
+    assert timed["fp32"] > 0 and timed["fp32/96"] > 0  # fp32 always runs, at either width
+    assert result.choice == min(timed, key=timed.get).split("/")[0]
     assert result.seconds < 10  # the budget is ~1 s; a loaded 2-core machine may take a few
+    for precision in calibrate.CANDIDATES:
+        narrow, wide = timed.get(precision), timed.get(f"{precision}/96")
+        if narrow is not None and wide is not None:
+            assert result.channels(precision) == (96 if wide < narrow else 84)
+
+
+def test_the_width_is_the_faster_one_and_84_when_unmeasured() -> None:
+    measured = calibrate.Calibration("k", {"fp32": 2.0, "fp32/96": 3.0, "bf16": 2.0, "bf16/96": 1.5, "fp16": None,
+                                           "fp16/96": 1.0}, "bf16", 0.1)
+    assert (measured.channels("fp32"), measured.channels("bf16"), measured.channels("fp16")) == (84, 96, 96)
+    old = calibrate.Calibration("k", {"fp32": 2.0, "bf16": 1.0}, "bf16", 0.1)  # no width measured
+    assert (old.channels("bf16"), old.channels("fp16")) == (84, 84)
 
 
 def test_first_use_measures_and_caches_then_hits(cache: Path) -> None:

@@ -21,6 +21,7 @@ from eern_cli.engine.devices import (
     cpu_has_native_bf16,
     cpu_name,
     mps_available,
+    resolve_channels,
     resolve_device,
     resolve_precision,
     resolve_tile,
@@ -184,6 +185,8 @@ def auto_choices() -> dict[str, Any]:
         calibration = cpu_precision()
         choices["precision"]["measured_ms"] = calibration.ms
         choices["precision"]["calibration_key"] = calibration.key
+        channels = resolve_channels(precision.value, device)
+        choices["channels"] = {"value": int(channels.value), "reason": channels.reason}
     return choices
 
 

@@ -74,6 +74,8 @@ def lines(facts: dict[str, Any]) -> list[str]:
     rows += [("device", auto["device"]),
              ("precision", f"{auto['precision']['value']} ({auto['precision']['reason']})"),
              ("tile", f"{auto['tile']['value']} px ({auto['tile']['reason']})")]
+    if "channels" in auto:
+        rows.append(("channels", f"{auto['channels']['value']} ({auto['channels']['reason']})"))
     rows.append("weights")
     if "error" in weights:
         rows.append(("error", weights["error"]))

@@ -11,6 +11,10 @@ user's cache folder (``$EERN_CACHE_DIR``, else ``$XDG_CACHE_HOME/eern``, else ``
 CPU model, flags, threads and torch version, so a changed machine or torch measures again.
 ``EERN_RECALIBRATE=1`` measures again regardless.
 
+The same runs decide the feature maps' width: each precision is also timed with the 84 channels padded to 96
+(``widen.py``), which oneDNN's AMX bf16 kernels run faster than 84 on an Intel Xeon although it is 31 % more
+work, and which fp32 runs slower there; the faster width per precision is used.
+
 Only precisions that keep the output within 50 dB PSNR of fp32 are candidates: bf16 (worst image of Set14
 54.0 dB) and fp16 (61.1 dB) both qualify. A cache that cannot be read or written is never an error: the
 measurement is then simply used for this process only.
@@ -33,14 +37,17 @@ from eern_cli.images import atomic
 # so that ``eern upscale`` can tell the precision of an up-to-date output without importing it.
 
 CANDIDATES = ("fp32", "bf16", "fp16")
-VERSION = 1  # bump when the measured step changes, so old cached figures are not compared with new ones
+WIDTHS = (84, 96)  # EERN's own channel count, and that padded to a multiple of 32 (widen.py)
+VERSION = 2  # bump when the measured step changes, so old cached figures are not compared with new ones
 ROWS, COLUMNS = 48, 256  # a strip of the engine's default 256-px tile, with the model's 84 channels
 ROUNDS = 4  # interleaved timed rounds per candidate, after one untimed warm-up each
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Milliseconds per step for each candidate (``None``: that precision failed to run here) and the choice."""
+    """Milliseconds per step for each candidate (``None``: it failed to run here) and the choice.
+
+    ``ms`` is keyed by precision for 84 channels and by ``precision/96`` for the padded width."""
 
     key: str
     ms: dict[str, float | None]
@@ -52,6 +59,16 @@ class Calibration:
         figures = ", ".join(f"{p} {ms:.1f} ms" if ms is not None else f"{p} n/a" for p, ms in self.ms.items())
         source = "cached measurement" if self.cached else f"measured in {self.seconds:.2f} s"
         return f"fastest here ({figures} per conv step; {source})"
+
+    def channels(self, precision: str) -> int:
+        """The faster feature width for ``precision`` here (84 where the padded one was not faster or not measured)."""
+        timed = {w: self.ms.get(_label(precision, w)) for w in WIDTHS}
+        valid = {w: ms for w, ms in timed.items() if ms is not None}
+        return min(valid, key=lambda w: (valid[w], w)) if valid else WIDTHS[0]
+
+
+def _label(precision: str, width: int) -> str:
+    return precision if width == WIDTHS[0] else f"{precision}/{width}"
 
 
 def cache_dir() -> Path:
@@ -129,34 +146,32 @@ def measure(key: str = "", rounds: int = ROUNDS) -> Calibration:
     torch.manual_seed(0)
     from eern_cli.engine.devices import DTYPES
 
-    steps = {p: _step(DTYPES[p]) for p in CANDIDATES}
+    steps = {_label(p, w): _step(DTYPES[p], w) for p in CANDIDATES for w in WIDTHS}
     best: dict[str, float | None] = {}
-    for precision, step in steps.items():  # untimed first call: oneDNN builds its kernels here
+    for label, step in steps.items():  # untimed first call: oneDNN builds its kernels here
         try:
             step()
-            best[precision] = float("inf")
+            best[label] = float("inf")
         except (RuntimeError, NotImplementedError):
-            best[precision] = None
+            best[label] = None
     for _ in range(rounds):
-        for precision, step in steps.items():
-            if best[precision] is None:
+        for label, step in steps.items():
+            if best[label] is None:
                 continue
             t0 = time.perf_counter()
             step()
-            best[precision] = min(best[precision], (time.perf_counter() - t0) * 1e3)  # type: ignore[type-var]
-    timed = {p: ms for p, ms in best.items() if ms is not None}
-    choice = min(timed, key=lambda p: timed[p]) if timed else "fp32"
+            best[label] = min(best[label], (time.perf_counter() - t0) * 1e3)  # type: ignore[type-var]
+    timed = {label: ms for label, ms in best.items() if ms is not None}
+    choice = min(timed, key=lambda label: timed[label]).split("/")[0] if timed else "fp32"
     return Calibration(key, best, choice, time.perf_counter() - start)
 
 
-def _step(dtype):  # noqa: ANN001, ANN202 (a torch.dtype; torch is imported lazily)
+def _step(dtype, channels: int):  # noqa: ANN001, ANN202 (a torch.dtype; torch is imported lazily)
     """Two 3x3 convs with a ReLU between, as in each of EERN's blocks, on a channels-last strip."""
     import torch
     import torch.nn.functional as F
 
-    from eern_cli.engine.model import FEATURES
-
-    channels, rows, cols = FEATURES, ROWS, COLUMNS
+    rows, cols = ROWS, COLUMNS
     x = torch.rand(1, channels, rows, cols).to(dtype=dtype, memory_format=torch.channels_last) * 255
     w1, w2 = (torch.randn(channels, channels, 3, 3).mul(0.02).to(dtype=dtype, memory_format=torch.channels_last)
               for _ in range(2))

@@ -22,6 +22,7 @@ from eern_cli.engine.choices import (  # noqa: F401  (the torch-free rules, re-e
     cpu_name,
     resolve_tile,
 )
+from eern_cli.engine.model import FEATURES
 from eern_cli.errors import DeviceError, UsageError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -75,3 +76,21 @@ def resolve_precision(precision: str, device: torch.device) -> Choice:
 
     calibration = cpu_precision()
     return Choice(calibration.choice, calibration.reason())
+
+
+def resolve_channels(precision: str, device: torch.device) -> Choice:
+    """How many channels the feature maps get: the model's 84, or that zero-padded to 96 where this CPU measured the
+    padded convs faster in ``precision`` (``widen.py``). GPUs keep 84 (not measured there)."""
+    if device.type != "cpu":
+        return Choice(str(FEATURES), "the model's own (padding is measured on CPUs only)")
+    from eern_cli.engine.calibrate import WIDTHS, cpu_precision
+
+    calibration = cpu_precision()
+    channels = calibration.channels(precision)
+    figures = ", ".join(
+        f"{w} ch {calibration.ms[label]:.1f} ms"
+        for w in WIDTHS
+        if (label := precision if w == FEATURES else f"{precision}/{w}") in calibration.ms
+        and calibration.ms[label] is not None
+    )
+    return Choice(str(channels), f"faster here in {precision} ({figures} per conv step)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from eern_cli.engine import kernels
 from eern_cli.engine.model import ESA
 from eern_cli.engine.regions import Region
 
@@ -61,4 +62,4 @@ class PendingGate:
         """``features`` (the block's output over ``region``) times the gate: a new tensor."""
         s = region.of(self.branch_map).to(features.device, non_blocking=True)
         gate = self.resized(region).add_(s).to(features.dtype)
-        return self.esa.conv4(gate).sigmoid_().mul_(features)
+        return kernels.conv(gate, self.esa.conv4, (0, 0), "sigmoid").mul_(features)

@@ -27,9 +27,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from eern_cli.engine import kernels
 from eern_cli.engine.gate import PendingGate
 from eern_cli.engine.model import EERN
 from eern_cli.protocols import Progress, TileSink
@@ -77,12 +77,12 @@ def run_exact_tiled(
             wanted = region.grown(0, height, width, extra=1)
             read = block_read(region, height, width)
             x = _read(gate, feature_map, image, model, read)
-            x, covered = _conv3x3(block.conv1, x, read, height, width)
-            x, covered = _conv3x3(block.conv2, x.relu_(), covered, height, width)
+            x, covered = _conv3x3(block.conv1, x, read, height, width, activation="relu")
+            x, covered = _conv3x3(block.conv2, x, covered, height, width)
             features = _channels_last(wanted.within(covered, x))
-            s = esa.conv1(features)
+            s = kernels.conv(features, esa.conv1, (0, 0))
             if s.shape[-2] >= 3 and s.shape[-1] >= 3:
-                y = esa.conv2(s)
+                y = kernels.conv(s, esa.conv2, (0, 0))
                 top, left = region.top // 2, region.left // 2
                 small[..., top : top + y.shape[-2], left : left + y.shape[-1]] = y
             waiting.append((release[index], region, region.within(wanted, features), region.within(wanted, s)))
@@ -97,8 +97,9 @@ def run_exact_tiled(
         # finetune and tail need 1 px of halo each; the head is recomputed from the image.
         read = region.grown(2, height, width)
         trunk = _read(gate, feature_map, image, model, read)
-        out, covered = _conv3x3(model.finetune, trunk, read, height, width)
-        out.add_(covered.within(*_head(model, image, covered)))
+        padding, computed, covered = _conv3x3_geometry(read, height, width)
+        head = _channels_last(computed.within(*_head(model, image, computed)))
+        out = covered.within(computed, kernels.conv_add_(head, trunk, model.finetune, padding))
         out, covered = _conv3x3(model.tail, out, covered, height, width)
         sink(model.scale * region.top, model.scale * region.left, model.upsample(region.within(covered, out)))
         done += 1
@@ -106,20 +107,27 @@ def run_exact_tiled(
             progress(done, total)
 
 
-def _conv3x3(conv: nn.Conv2d, x: torch.Tensor, known: Region, height: int, width: int) -> tuple[torch.Tensor, Region]:
-    """``conv`` (3x3, padding 1) of ``x``, known over ``known``: only its exact part, and where that is.
+def _conv3x3(
+    conv: nn.Conv2d, x: torch.Tensor, known: Region, height: int, width: int, *, activation: str = "none"
+) -> tuple[torch.Tensor, Region]:
+    """``activation(conv(x))`` (3x3, padding 1), ``x`` known over ``known``: only its exact part, and where that is.
 
     Padding is used only on the image's borders, where it is the truth; where ``x`` ends inside the image
     the border pixels are not computed at all (or sliced off, when the other side needs padding).
     """
-    exact = known.exact_after_conv3x3(height, width)
+    padding, computed, exact = _conv3x3_geometry(known, height, width)
+    y = kernels.conv(x, conv, padding, activation)
+    return (y, exact) if computed == exact else (exact.within(computed, y), exact)
+
+
+def _conv3x3_geometry(known: Region, height: int, width: int) -> tuple[tuple[int, int], Region, Region]:
+    """For a 3x3 conv of values known over ``known``: its padding, where its output lies, where that is exact."""
     pad_rows = int(known.top == 0 or known.bottom == height)
     pad_cols = int(known.left == 0 or known.right == width)
-    y = F.conv2d(x, conv.weight, conv.bias, padding=(pad_rows, pad_cols))
     computed = Region(
         known.top + 1 - pad_rows, known.bottom - 1 + pad_rows, known.left + 1 - pad_cols, known.right - 1 + pad_cols
     )
-    return (y, exact) if computed == exact else (exact.within(computed, y), exact)
+    return (pad_rows, pad_cols), computed, known.exact_after_conv3x3(height, width)
 
 
 def _head(model: EERN, image: torch.Tensor, region: Region) -> tuple[Region, torch.Tensor]:
