@@ -119,10 +119,12 @@ def test_streaming_gives_the_same_tiles_as_the_tensor_call(upscaler: Upscaler) -
 
 def test_settings_are_plain_values_with_their_reasons(device: str) -> None:
     up = Upscaler(device=device, precision="fp32", tile=48)
-    assert (up.precision, up.tile) == ("fp32", 48) and up.reasons == {"precision": "asked for", "tile": "asked for"}
+    assert (up.precision, up.tile) == ("fp32", 48)
+    assert (up.reasons["precision"], up.reasons["tile"]) == ("asked for", "asked for")
+    assert up.channels in (84, 96) and up.model.head.out_channels == up.channels and up.reasons["channels"]
     auto = Upscaler(device=device)
     assert auto.precision in ("fp32", "bf16", "fp16") and isinstance(auto.tile, int) and auto.tile > 0
-    assert set(auto.reasons) == {"precision", "tile"} and all(auto.reasons.values())
+    assert set(auto.reasons) == {"precision", "tile", "channels"} and all(auto.reasons.values())
 
 
 def test_one_instance_serves_several_threads(upscaler: Upscaler) -> None:
