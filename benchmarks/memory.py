@@ -3,8 +3,8 @@
     python benchmarks/memory.py [--size 1024] [--device cpu]
 
 Prints, per setting: the process's peak RSS (VmHWM), the part of it that the upscale added over the
-loaded model, the scratch bytes per input pixel that the exact tiling keeps (its 84- and 21-channel maps in
-the working precision) and, on CUDA, torch's peak allocated memory.
+loaded model, the scratch bytes per input pixel that the exact tiling keeps (its feature and ESA-branch maps
+in the working precision and width) and, on CUDA, torch's peak allocated memory.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ if device.startswith("cuda"):
     torch.cuda.reset_peak_memory_stats()
 out = upscaler.upscale(image)
 result = {"peak_rss_mb": hwm_mb(), "added_mb": hwm_mb() - before, "bytes_per_pixel": upscaler.scratch_bytes_per_pixel(),
-          "precision": upscaler.precision, "tile": upscaler.tile}
+          "precision": upscaler.precision, "tile": upscaler.tile, "channels": upscaler.channels}
 if device.startswith("cuda"):
     result["cuda_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
 print(json.dumps(result))
@@ -49,14 +49,17 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    from eern_cli.engine.choices import cpu_name
+
     settings = [
         ("default (auto precision, default tile)", "auto", None, None),
         ("fp32, default tile", "fp32", None, None),
         ("fp32, whole frame (tile 0)", "fp32", 0, None),
     ]
     print(f"# peak memory for a {args.size}x{args.size} input -> {4 * args.size}x{4 * args.size} uint8 output, {args.device}")
-    print("| setting | precision | tile | peak RSS MB | added by the upscale MB | scratch B/input px |")
-    print("|---|---|---|---|---|---|")
+    print(f"# {cpu_name()}, torch threads: torch's default")
+    print("| setting | precision | channels | tile | peak RSS MB | added by the upscale MB | scratch B/input px |")
+    print("|---|---|---|---|---|---|---|")
     for name, precision, tile, scratch in settings:
         payload = json.dumps([args.size, args.device, precision, tile, scratch])
         done = subprocess.run([sys.executable, "-c", CHILD, payload], capture_output=True, text=True)
@@ -66,7 +69,7 @@ def main() -> None:
         r = json.loads(done.stdout)
         extra = f" (CUDA peak {r['cuda_peak_allocated_mb']:.0f} MB)" if "cuda_peak_allocated_mb" in r else ""
         print(
-            f"| {name} | {r['precision']} | {r['tile']} | {r['peak_rss_mb']:.0f}{extra} | {r['added_mb']:.0f} | "
+            f"| {name} | {r['precision']} | {r['channels']} | {r['tile']} | {r['peak_rss_mb']:.0f}{extra} | {r['added_mb']:.0f} | "
             f"{r['bytes_per_pixel']} |"
         )
 
