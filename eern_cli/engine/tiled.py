@@ -15,8 +15,9 @@ layer over all tiles:
   scale factor (``align_corners=False``), and the gate is applied lazily when the next stage reads a tile.
 
 Two full-resolution maps live for the whole image: the block's output (84 channels) and its ESA ``conv1``
-branch (21 channels), i.e. 105 values per input pixel: 420 bytes in fp32, 210 in bf16/fp16 (the head's
-output is recomputed from the input instead of kept). Each block overwrites them in place: a tile's new
+branch (21 channels), i.e. 105 values per input pixel: 420 bytes in fp32, 210 in bf16/fp16 (117 values when
+the features are padded to 96 channels, ``widen.py``; the head's output is recomputed from the input instead of
+kept). Each block overwrites them in place: a tile's new
 values wait in a small queue until every tile that reads the old ones (its neighbours, through their halo)
 is done, so besides the maps only about one row of tiles is held. The maps can live on the compute device,
 in host memory or in a memory-mapped scratch file.
