@@ -146,16 +146,20 @@ class WinogradConv:
         out_h, out_w = height + 2 * ph - 2, width + 2 * pw - 2
         tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
         clock = _Clock(parts)
-        xp = F.pad(x, (pw, tiles_w * m + 2 - width - pw, ph, tiles_h * m + 2 - height - ph))
-        xp = xp[0].permute(1, 2, 0).contiguous()  # (Hp, Wp, C): a no-op copy for channels-last input
-        clock("pad")
+        x = x.contiguous(memory_format=torch.channels_last)
+        right = tiles_w * m + 2 - width - pw
         k = self.u.shape[2]
         out = torch.empty((1, k, out_h, out_w), dtype=x.dtype, memory_format=torch.channels_last)
         rows_out = out[0].permute(1, 2, 0)
         step = max(2, self.block_tiles // tiles_w)  # >= 2 rows: dynamic shapes specialise sizes of 1
         for r0 in range(0, tiles_h, step):
             r1 = min(r0 + step, tiles_h)
-            v = t.input_transform(xp[m * r0 : m * r1 + 2])
+            # The block's rows, zero-padded here rather than the whole map at once: the copy stays in cache.
+            top, bottom = m * r0 - ph, m * r1 + 2 - ph
+            rows = x[..., max(top, 0) : min(bottom, height), :]
+            xp = F.pad(rows, (pw, right, max(-top, 0), max(bottom - height, 0)))[0].permute(1, 2, 0)
+            clock("pad")
+            v = t.input_transform(xp)
             clock("input transform")
             product = torch.bmm(v, self.u).view(a * a, r1 - r0, tiles_w, k)
             clock("GEMMs (bmm)")
@@ -402,6 +406,10 @@ def main() -> None:
 
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
+    # Four Transforms objects share two code objects, and each shape class adds a graph: dynamo's default
+    # limit of 8 graphs per code object would silently fall back to eager (and slow) transforms.
+    torch._dynamo.config.recompile_limit = 64
+    torch._dynamo.config.fail_on_recompile_limit_hit = True  # never time an eager fallback by mistake
     flags = " ".join(f for f in ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16") if f in cpu_flags())
     model, image, inputs, source = load_activations(args.size)
     print(f"# Winograd vs direct 3x3 conv for EERN; {cpu_name()} ({flags or 'no bf16/AMX flags'}), "
