@@ -15,7 +15,14 @@ Variants:
 - reference: fp32, NCHW, eager, whole frame: how the NTIRE challenge's script runs the model.
 - obvious: eager, channels_last, 256 px tiles with a 16 px overlap, cropped and pasted (Real-ESRGAN
   style). Approximate for EERN (ESA's gate depends on the tile size), shown for speed.
-- eern: ``Upscaler`` as ``eern upscale`` runs it: exact tiling; default precision (auto) and fp32.
+- eern: ``Upscaler`` as ``eern upscale`` runs it: exact tiling; the default precision (``auto``, which a
+  calibration on this machine resolves: the label says to what), fp32 and bf16.
+- ncnn (when ``ncnn`` and ``pnnx`` are installed, i.e. ``eern[export]``): the model converted by eern's own
+  exporter (``eern export --format ncnn``'s code, pnnx underneath), run whole frame on the CPU with
+  ``net.opt.num_threads`` threads: fp32 (fp16 storage and arithmetic off, as ``eern export`` verifies it), the
+  same with its Winograd 3x3 convolutions off (ncnn picks Winograd F(6x6)/F(4x4)/F(2x2) per layer otherwise:
+  the pair shows what a hand-written fused Winograd is worth here), and bf16 storage (``opt.use_bf16_storage``)
+  when it runs.
 """
 
 from __future__ import annotations
@@ -69,17 +76,21 @@ def overlap_tiled(model, x, tile: int, overlap: int):
     return out
 
 
-def variant_names(tile: int) -> list[str]:
-    from eern_cli.engine.devices import cpu_has_native_bf16
+# The CPU flags that bear on the precision choice (printed in the header; the choice itself is measured).
+PRECISION_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16", "avx512_vnni")
 
-    default = "bf16" if cpu_has_native_bf16() else "fp32"
+
+def variant_names(tile: int) -> list[str]:
     names = [
         "reference: fp32 NCHW eager, whole frame",
         "obvious: bf16 autocast, 256 tiles + 16 overlap (approx.)",
         "obvious: fp32, 256 tiles + 16 overlap (approx.)",
-        f"eern default ({default}, exact tiles {tile})",
+        f"eern default (exact tiles {tile})",  # the worker labels it with what ``auto`` resolves to
         f"eern fp32 (exact tiles {tile})",
+        f"eern bf16 (exact tiles {tile})",
     ]
+    if importlib.util.find_spec("ncnn") and importlib.util.find_spec("pnnx"):
+        names += ["ncnn fp32, whole frame", "ncnn fp32, Winograd off, whole frame", "ncnn bf16 storage, whole frame"]
     if importlib.util.find_spec("onnx") and importlib.util.find_spec("onnxscript"):
         if importlib.util.find_spec("openvino"):
             names += ["OpenVINO f32, whole frame", "OpenVINO bf16, whole frame"]
@@ -109,9 +120,14 @@ def build(name: str, image, tile: int) -> tuple[Callable, str]:
 
         return obvious, name
     if name.startswith("eern"):
-        upscaler = Upscaler(device="cpu", precision="fp32" if "fp32" in name else "auto", tile=tile)
+        precision = "fp32" if "fp32" in name else "bf16" if "bf16" in name else "auto"
+        upscaler = Upscaler(device="cpu", precision=precision, tile=tile)
         keep_freed_memory()  # as the eern CLI does
+        if precision == "auto":  # what the calibration chose on this machine, not what the CPU flags suggest
+            name = name.replace("default (", f"default ({upscaler.precision}, ")
         return lambda: upscaler.upscale_tensor(image), name
+    if name.startswith("ncnn"):
+        return build_ncnn(name, image)
     model, _ = load_model()
     path = Path(tempfile.mkdtemp()) / "eern.onnx"
     torch.onnx.export(model, (image,), str(path), input_names=["x"], output_names=["y"], dynamo=False)
@@ -128,6 +144,39 @@ def build(name: str, image, tile: int) -> tuple[Callable, str]:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     label = name.replace("ONNX Runtime", f"ONNX Runtime {ort.__version__}")
     return lambda: torch.from_numpy(session.run(None, {"x": feed})[0]), label
+
+
+def build_ncnn(name: str, image) -> tuple[Callable, str]:
+    """The model exported by eern's ncnn exporter (0..255 in and out, like the others), on ncnn's CPU path."""
+    import ncnn
+    import torch
+
+    from eern_cli.export.graph import Interface
+    from eern_cli.export.ncnn import INPUT_BLOB, OUTPUT_BLOB, export_ncnn
+    from eern_cli.weights.loading import load_model
+
+    model, weights = load_model()
+    param, weights_path, _ = export_ncnn(model, weights, Path(tempfile.mkdtemp()) / "eern-x4.param", Interface())
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    net.opt.num_threads = torch.get_num_threads()
+    net.opt.use_fp16_storage = net.opt.use_fp16_packed = net.opt.use_fp16_arithmetic = False
+    net.opt.use_bf16_storage = net.opt.use_bf16_packed = "bf16" in name
+    net.opt.use_winograd_convolution = "Winograd off" not in name
+    if net.load_param(str(param)) != 0 or net.load_model(str(weights_path)) != 0:
+        raise RuntimeError(f"ncnn could not load {param}")
+    feed = np.ascontiguousarray(image[0].numpy())
+
+    def run():
+        extractor = net.create_extractor()
+        extractor.input(INPUT_BLOB, ncnn.Mat(feed[None], batch_index=0).clone())
+        status, out = extractor.extract(OUTPUT_BLOB)
+        if status != 0:
+            raise RuntimeError(f"ncnn failed (status {status})")
+        return torch.from_numpy(np.array(out.numpy(batch_index=0)[0], copy=True))[None]
+
+    label = name.replace("ncnn", f"ncnn {ncnn.__version__}").replace("whole frame", f"{net.opt.num_threads} threads, whole frame")
+    return run, label
 
 
 def worker(name: str, size: int, tile: int, threads: int, out: str) -> None:
@@ -200,10 +249,12 @@ def main() -> None:
     out_mp = 16 * args.size * args.size / 1e6
     import torch
 
-    from eern_cli.engine.devices import cpu_name
+    from eern_cli.engine.devices import cpu_flags, cpu_name
 
     print(f"# eern speed, input {args.size}x{args.size} -> {4 * args.size}x{4 * args.size}, {args.rounds} interleaved rounds, one process per variant")
     print(f"# {cpu_name()}, {threads} threads, torch {torch.__version__}, Python {platform.python_version()}")
+    flags = cpu_flags()
+    print("# CPU flags: " + ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in PRECISION_FLAGS))
     print("| variant | median ms | min ms | spread | speed-up | output MP/s | PSNR vs reference |")
     print("|---|---|---|---|---|---|---|")
     for name, samples in times.items():
