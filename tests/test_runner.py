@@ -246,9 +246,8 @@ def test_statistics_are_filled(tmp_path, upscaler):
     assert set(summary.to_dict()) >= {"total", "done", "skipped", "failed", "failures", "interrupted"}
 
 
-def test_encoding_overlaps_the_model(tmp_path, monkeypatch):
-    """With a model and an encoder that each take 0.2 s (sleeping, so no core is needed), a batch of 6 takes about
-    6 x 0.2 s, not 6 x 0.4 s: decode and encode run beside the model."""
+def sleeping_model(device: str):
+    """A model that takes 0.2 s per image and needs no core (it sleeps), on ``device``."""
     import time
     from types import SimpleNamespace
 
@@ -256,13 +255,40 @@ def test_encoding_overlaps_the_model(tmp_path, monkeypatch):
         time.sleep(0.2)
         return np.repeat(np.repeat(array, 4, axis=0), 4, axis=1)
 
-    fake = SimpleNamespace(upscale_array=slow_nearest, weights=SimpleNamespace(sha256="0" * 64),
-                           precision="fp32", tile=0, device="cpu")
+    return SimpleNamespace(upscale_array=slow_nearest, weights=SimpleNamespace(sha256="0" * 64),
+                           precision="fp32", tile=0, device=device)
+
+
+def test_encoding_overlaps_a_gpu_model(tmp_path, monkeypatch):
+    """With a model on a GPU and an encoder that each take 0.2 s, a batch of 6 takes about 6 x 0.2 s, not
+    6 x 0.4 s: decode and encode run beside the model."""
     src = tmp_path / "in"
     for i in range(6):
         save(src / f"{i}.png", smooth(seed=i))
     monkeypatch.setenv("EERN_TEST_ENCODE_DELAY", "0.2")
-    summary = run(fake, [src], output=tmp_path / "out")
+    summary = run(sleeping_model("cuda"), [src], output=tmp_path / "out")
     assert summary.done == 6
     assert summary.model_seconds >= 1.2 and summary.encode_seconds >= 1.2
     assert summary.seconds < 0.8 * (summary.model_seconds + summary.encode_seconds), summary
+
+
+def test_encoding_takes_turns_with_a_cpu_model_on_every_core(tmp_path, monkeypatch):
+    """A CPU model with a torch thread on every core: the encoders run between its calls, never beside it
+    (a core taken from one of torch's threads stalls them all), so the times add up."""
+    import os
+
+    import torch
+
+    src = tmp_path / "in"
+    for i in range(6):
+        save(src / f"{i}.png", smooth(seed=i))
+    monkeypatch.setenv("EERN_TEST_ENCODE_DELAY", "0.2")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    try:
+        summary = run(sleeping_model("cpu"), [src], output=tmp_path / "out")
+    finally:
+        torch.set_num_threads(threads)
+    assert summary.done == 6
+    assert summary.model_seconds >= 1.2 and summary.encode_seconds >= 1.2
+    assert summary.seconds > 0.95 * (summary.model_seconds + summary.encode_seconds), summary

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import sys
 import threading
 import time
@@ -153,6 +154,7 @@ class _Batch:
         self.cancel = threading.Event()
         self.lock = threading.Lock()
         self.encodes: deque[_Pending] = deque()
+        self.overlap: bool | None = None  # decided when the model first runs (torch is imported by then)
 
     # ------------------------------------------------------------------------------------------ settings
     def settings(self, fmt: str) -> dict:
@@ -298,6 +300,10 @@ class _Batch:
 
     def model(self, group: list[_Ready], encoder: ThreadPoolExecutor, workers: int) -> None:
         """Upscale ``group`` (one image, or several that share one forward) and queue each for encoding."""
+        if self.overlap is None:
+            self.overlap = self.overlaps()
+        if not self.overlap:
+            self.drain(block=True)  # the encoders' turn is over before the model's begins
         for ready in group:
             decoded = ready.decoded
             self.emit({"event": "file_start", **ready.base, "total": self.summary.total, "width": decoded.size[0],
@@ -323,6 +329,20 @@ class _Batch:
                 raise
             except Exception as exc:
                 self.fail(ready.job, exc)
+
+    def overlaps(self) -> bool:
+        """Whether encoding runs beside the model, or in turns with it (between its calls).
+
+        In turns when the model runs on the CPU with a torch thread on every core: an encoder thread then takes
+        a core from one of torch's threads, and the others wait for it at every step, so the model slows down
+        by much more than the encoder's share (2-core Xeon, 120x80 images: see benchmarks/batch_overhead.py).
+        Beside it on a GPU, or when torch leaves cores free (``--threads``)."""
+        if getattr(self.up.device, "type", self.up.device) != "cpu":
+            return True
+        import torch
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return torch.get_num_threads() < cores
 
     def batched(self, group: list[_Ready]) -> list | None:
         """The colour planes of ``group`` upscaled in one call; None when that failed: each file then runs
