@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from helpers_images import decodes_completely, encoded, save, smooth
 from PIL import Image
 
@@ -12,6 +13,7 @@ from eern_cli.batch import runner as batch
 from eern_cli.batch.planner import plan
 from eern_cli.images import atomic, provenance
 from eern_cli.images.encode import EncodeOptions
+from eern_cli.upscaler import Upscaler
 from eern_cli.weights.checkpoints import sha256_file
 
 
@@ -135,7 +137,9 @@ def test_stale_temps_of_a_crashed_run_are_swept(tmp_path, upscaler):
     assert tree(out) == ["a.png"]
 
 
-def test_interrupt_stops_cleanly(tmp_path, upscaler):
+@pytest.mark.parametrize("model", ["upscaler", "batching"])  # one by one, and the 6 images as one batch
+def test_interrupt_stops_cleanly(tmp_path, model, request):
+    upscaler = request.getfixturevalue(model)
     src = tmp_path / "in"
     for i in range(6):
         save(src / f"{i}.png", smooth(seed=i))
@@ -144,15 +148,83 @@ def test_interrupt_stops_cleanly(tmp_path, upscaler):
 
     def on_event(e):
         seen.append(e)
-        if e["event"] == "file_start" and e["index"] == 3:
+        if e["event"] == "tile" and e["index"] == 3:  # in a batch: after the forward, 1 and 2 being written
             raise KeyboardInterrupt
 
     summary = run(upscaler, [src], output=out, events=on_event)
     assert summary.interrupted and summary.done <= 2 and seen[-1]["event"] == "summary"
-    assert all(decodes_completely(p) for p in out.iterdir())
-    assert not [p for p in out.iterdir() if atomic.is_temp(p.name)]
+    written = list(out.iterdir()) if out.exists() else []
+    assert all(decodes_completely(p) for p in written)
+    assert not [p for p in written if atomic.is_temp(p.name)]
     rest = run(upscaler, [src], output=out)
     assert rest.done + rest.skipped == 6 and rest.skipped == summary.done
+
+
+# ----------------------------------------------------------------------------------------------- small images
+
+
+@pytest.fixture(scope="module")
+def batching(device):
+    """bf16 on the CPU: same-shape small images share one forward (``Upscaler.batch_size``)."""
+    if device != "cpu":
+        pytest.skip("batches run on the CPU only (Upscaler.batch_size)")
+    return Upscaler(device=device, precision="bf16")
+
+
+def test_small_images_of_one_shape_share_a_forward(tmp_path, batching):
+    """Landscape and portrait images alternate; each shape goes through the model as one batch, and every output
+    is what the image gives alone (tolerance: 0 levels). A broken file, an RGBA image and an up-to-date output
+    among them keep their own outcome, and every file gets its own events."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    images = {}
+    for i in range(8):
+        images[f"{i}.png"] = smooth(*((24, 20) if i % 3 else (20, 24)), seed=i)  # 3 portrait, 5 landscape
+    for name, rgb in images.items():
+        save(src / name, rgb)
+    rgba = np.dstack([smooth(24, 20, seed=9), np.full((20, 24), 200, np.uint8)])
+    save(src / "5a.png", rgba)
+    (src / "3a.png").write_text("not an image")
+    run(batching, [src / "4.png"], output=out)  # 4.png is up to date: skipped in the middle of its group
+    sizes = []
+    handle = batching.model.register_forward_hook(lambda module, args, output: sizes.append(args[0].shape[0]))
+    events = []
+    try:
+        summary = run(batching, [src], output=out, events=events.append)
+    finally:
+        handle.remove()
+    assert (summary.done, summary.skipped, summary.failed) == (8, 1, 1)
+    assert sorted(sizes) == [1, 1, 3, 4]  # 3 portrait, 4 landscape (one skipped), RGBA colour and alpha alone
+    for name, rgb in images.items():
+        assert np.array_equal(np.asarray(Image.open(out / name)), batching.upscale_array(rgb)), name
+    names = {e["index"]: Path(e["input"]).name for e in events if "input" in e}
+    kinds = {}
+    for e in events:
+        if "index" in e:
+            kinds.setdefault(names[e["index"]], []).append(e["event"])
+    assert kinds.pop("4.png") == ["file_skipped"] and kinds.pop("3a.png") == ["file_failed"]
+    assert kinds.pop("5a.png") == ["file_start", "tile", "tile", "file_done"]  # colour and alpha
+    assert kinds == {name: ["file_start", "tile", "file_done"] for name in images if name != "4.png"}
+    done = [e for e in events if e["event"] == "file_done" and e["input"].endswith(tuple(images))]
+    assert all(e["width"] == 4 * images[Path(e["input"]).name].shape[1] for e in done) and len(done) == 7
+
+
+def test_a_file_that_fails_in_a_group_fails_alone(tmp_path, batching):
+    """Four images share a forward; the output folder of one cannot be made (a file is in its place)."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    for i in range(3):
+        save(src / f"{i}.png", smooth(seed=i))
+    save(src / "sub" / "3.png", smooth(seed=3))
+    out.mkdir()
+    (out / "sub").write_text("a file where the output folder would be")
+    sizes = []
+    handle = batching.model.register_forward_hook(lambda module, args, output: sizes.append(args[0].shape[0]))
+    try:
+        summary = run(batching, [src], output=out, recursive=True)
+    finally:
+        handle.remove()
+    assert sizes == [4] and (summary.done, summary.failed) == (3, 1)
+    assert summary.failures[0]["input"].endswith("3.png")
+    assert tree(out) == ["0.png", "1.png", "2.png", "sub"]
 
 
 def test_multi_frame_to_a_single_frame_format_fails_before_inference(tmp_path, upscaler):
@@ -174,9 +246,8 @@ def test_statistics_are_filled(tmp_path, upscaler):
     assert set(summary.to_dict()) >= {"total", "done", "skipped", "failed", "failures", "interrupted"}
 
 
-def test_encoding_overlaps_the_model(tmp_path, monkeypatch):
-    """With a model and an encoder that each take 0.2 s (sleeping, so no core is needed), a batch of 6 takes about
-    6 x 0.2 s, not 6 x 0.4 s: decode and encode run beside the model."""
+def sleeping_model(device: str):
+    """A model that takes 0.2 s per image and needs no core (it sleeps), on ``device``."""
     import time
     from types import SimpleNamespace
 
@@ -184,13 +255,40 @@ def test_encoding_overlaps_the_model(tmp_path, monkeypatch):
         time.sleep(0.2)
         return np.repeat(np.repeat(array, 4, axis=0), 4, axis=1)
 
-    fake = SimpleNamespace(upscale_array=slow_nearest, weights=SimpleNamespace(sha256="0" * 64),
-                           precision="fp32", tile=0, device="cpu")
+    return SimpleNamespace(upscale_array=slow_nearest, weights=SimpleNamespace(sha256="0" * 64),
+                           precision="fp32", tile=0, device=device)
+
+
+def test_encoding_overlaps_a_gpu_model(tmp_path, monkeypatch):
+    """With a model on a GPU and an encoder that each take 0.2 s, a batch of 6 takes about 6 x 0.2 s, not
+    6 x 0.4 s: decode and encode run beside the model."""
     src = tmp_path / "in"
     for i in range(6):
         save(src / f"{i}.png", smooth(seed=i))
     monkeypatch.setenv("EERN_TEST_ENCODE_DELAY", "0.2")
-    summary = run(fake, [src], output=tmp_path / "out")
+    summary = run(sleeping_model("cuda"), [src], output=tmp_path / "out")
     assert summary.done == 6
     assert summary.model_seconds >= 1.2 and summary.encode_seconds >= 1.2
     assert summary.seconds < 0.8 * (summary.model_seconds + summary.encode_seconds), summary
+
+
+def test_encoding_takes_turns_with_a_cpu_model_on_every_core(tmp_path, monkeypatch):
+    """A CPU model with a torch thread on every core: the encoders run between its calls, never beside it
+    (a core taken from one of torch's threads stalls them all), so the times add up."""
+    import os
+
+    import torch
+
+    src = tmp_path / "in"
+    for i in range(6):
+        save(src / f"{i}.png", smooth(seed=i))
+    monkeypatch.setenv("EERN_TEST_ENCODE_DELAY", "0.2")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    try:
+        summary = run(sleeping_model("cpu"), [src], output=tmp_path / "out")
+    finally:
+        torch.set_num_threads(threads)
+    assert summary.done == 6
+    assert summary.model_seconds >= 1.2 and summary.encode_seconds >= 1.2
+    assert summary.seconds > 0.95 * (summary.model_seconds + summary.encode_seconds), summary

@@ -1,8 +1,9 @@
 """Run planned jobs: decode and encode in worker threads around the model, one bad file never stops the rest.
 
-The main thread runs the model, one image at a time (torch uses its own threads inside). Decoding (read, hash,
-resume check, decode) runs ahead in a small pool; encoding (and the atomic write) runs behind in another, so
-for a batch the model rarely waits for I/O. All events are emitted from the main thread, as plain dicts:
+The main thread runs the model, one image at a time (torch uses its own threads inside), or small images of
+one shape several at a time, as one batch (``batch/groups.py``). Decoding (read, hash, resume check, decode)
+runs ahead in a small pool; encoding (and the atomic write) runs behind in another, so for a batch the model
+rarely waits for I/O. All events are emitted from the main thread, as plain dicts:
 ``on_event({"event": "file_done", ...})`` (the CLI renders them as a progress bar, text lines or JSON lines).
 
 Resume: an output that exists is skipped when its provenance says it was made from the same input bytes with
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import sys
 import threading
 import time
@@ -26,14 +28,16 @@ from pathlib import Path
 
 from eern_cli import __version__
 from eern_cli.batch.frames import upscale_frame
+from eern_cli.batch.groups import Groups
 from eern_cli.batch.planner import Job
-from eern_cli.batch.resample import target_size
+from eern_cli.batch.resample import is_plain, target_size
 from eern_cli.batch.resume import verdict
 from eern_cli.errors import EernError, as_argument, render_hint
 from eern_cli.images import atomic, formats, provenance
 from eern_cli.images.decode import (
     DEFAULT_MAX_PIXELS,
     Decoded,
+    Frame,
     read_file,
     read_image,
     readable_notes,
@@ -102,6 +106,18 @@ class _Plan:
 
 
 @dataclass
+class _Ready:
+    """A decoded image, announced, waiting for the model."""
+
+    job: Job
+    base: dict
+    decoded: Decoded
+    sha: str
+    fmt: str
+    out_size: tuple[int, int]
+
+
+@dataclass
 class _Pending:
     """An output being encoded and written by a worker."""
 
@@ -138,6 +154,7 @@ class _Batch:
         self.cancel = threading.Event()
         self.lock = threading.Lock()
         self.encodes: deque[_Pending] = deque()
+        self.overlap: bool | None = None  # decided when the model first runs (torch is imported by then)
 
     # ------------------------------------------------------------------------------------------ settings
     def settings(self, fmt: str) -> dict:
@@ -196,17 +213,33 @@ class _Batch:
         workers = max(1, self.opts.workers)
         decoder = ThreadPoolExecutor(workers, thread_name_prefix="eern-decode")
         encoder = ThreadPoolExecutor(workers, thread_name_prefix="eern-encode")
-        ahead: deque[tuple[Job, Future]] = deque()
+        ahead: deque[tuple[Job, Future | None]] = deque()
         queue = deque(j for j in self.jobs)
+
+        def fill() -> None:
+            while queue and len(ahead) < workers + 1:
+                job = queue.popleft()
+                skip = job.error or job.format == VIDEO  # a video decodes as it goes, in its own pipeline
+                ahead.append((job, None if skip else decoder.submit(self.decode, job)))
+
+        waiting: Groups[_Ready] = Groups()
         try:
             while queue or ahead:
-                while queue and len(ahead) < workers + 1:
-                    job = queue.popleft()
-                    skip = job.error or job.format == VIDEO  # a video decodes as it goes, in its own pipeline
-                    ahead.append((job, None if skip else decoder.submit(self.decode, job)))
+                fill()
                 job, future = ahead.popleft()
-                self.process(job, future, encoder, workers)
+                if job.format == VIDEO and not job.error:
+                    self.model_all(waiting.flush(), encoder, workers)  # a video takes long: what waits goes first
+                ready = self.prepare(job, future)
+                key = None if ready is None else self.group_key(ready.decoded)
+                if ready is None:
+                    groups = []
+                elif key is None:
+                    groups = [[ready], *waiting.seen()]
+                else:
+                    groups = waiting.add(key[:2], ready, key[2])
+                self.model_all(groups, encoder, workers)
                 self.drain(block=False)
+            self.model_all(waiting.flush(), encoder, workers)
             self.drain(block=True)
         except KeyboardInterrupt:
             self.interrupt(ahead)
@@ -217,47 +250,122 @@ class _Batch:
         self.emit({"event": "summary", **self.summary.to_dict()})
         return self.summary
 
-    def process(self, job: Job, future: Future | None, encoder: ThreadPoolExecutor, workers: int) -> None:
+    def prepare(self, job: Job, future: Future | None) -> _Ready | None:
+        """A decoded image ready for the model; None when the job is done with here (a video, run in its own
+        pipeline, or skipped, planned or failed, and reported)."""
         base = {"index": job.index, "input": job.source, "output": _shown(job.output)}
         try:
             if job.error:
                 raise job.error
             if job.format == VIDEO:
-                return self.video(job, base)
+                self.video(job, base)
+                return None
             result = future.result()
             if isinstance(result, _Skip):
                 self.summary.skipped += 1
                 self.emit({"event": "file_skipped", **base, "reason": result.reason})
-                return
+                return None
             if isinstance(result, _Plan):
                 self.summary.planned += 1
                 self.emit({"event": "plan", **base, "action": result.action, "notes": result.notes})
-                return
+                return None
             decoded, sha = result
             read_as = formats.from_pil(decoded.format)
             fmt = job.format if job.format != "same" else read_as.name if read_as and read_as.writable else "png"
             out_size = target_size(*decoded.size, self.opts.scale)
             check_output(fmt, out_size, len(decoded.frames), job.source)
-            self.emit({"event": "file_start", **base, "total": self.summary.total, "width": decoded.size[0],
-                       "height": decoded.size[1], "frames": len(decoded.frames), "notes": decoded.notes})
-            start = time.perf_counter()
-            frames = [self.upscale(job, frame) for frame in decoded.frames]
-            model_seconds = time.perf_counter() - start
-            self.summary.model_seconds += model_seconds
-            meta = self.metadata(decoded, sha, fmt)
-            enc = EncodeOptions(**{**asdict(self.opts.encode), "format": fmt})
-            nbytes = sum(f.color.nbytes + (0 if f.alpha is None else f.alpha.nbytes) for f in frames)
-            while len(self.encodes) >= workers or (
-                    self.encodes and sum(p.nbytes for p in self.encodes) + nbytes > MAX_PENDING_BYTES):
-                self.drain(block=True, one=True)  # back-pressure: bounded memory for results waiting to be written
-            event = {**base, "width": out_size[0], "height": out_size[1], "notes": decoded.notes,
-                     "model_seconds": round(model_seconds, 3)}
-            future = encoder.submit(self.write, job, frames, meta, enc)
-            self.encodes.append(_Pending(job, future, event, start, nbytes))
+            return _Ready(job, base, decoded, sha, fmt, out_size)
         except KeyboardInterrupt:
             raise
         except Exception as exc:
             self.fail(job, exc)
+            return None
+
+    # ------------------------------------------------------------------------------------------ small images
+    def group_key(self, decoded: Decoded) -> tuple | None:
+        """(shape, dtype, how many) for an image that can share one forward with others of its shape and dtype
+        (``Upscaler.upscale_arrays``): one opaque frame, upscaled x4 exactly, small enough that the upscaler
+        batches it. None for every other image."""
+        batch_size = getattr(self.up, "batch_size", None)
+        frame = decoded.frames[0]
+        if self.opts.tta or batch_size is None or len(decoded.frames) != 1 or frame.alpha is not None \
+                or not is_plain(*decoded.size, self.opts.scale):
+            return None
+        size = batch_size(*frame.color.shape[:2])
+        return (frame.color.shape, frame.color.dtype, size) if size > 1 else None
+
+    def model_all(self, groups: list[list[_Ready]], encoder: ThreadPoolExecutor, workers: int) -> None:
+        for group in groups:
+            self.model(group, encoder, workers)
+
+    def model(self, group: list[_Ready], encoder: ThreadPoolExecutor, workers: int) -> None:
+        """Upscale ``group`` (one image, or several that share one forward) and queue each for encoding."""
+        if self.overlap is None:
+            self.overlap = self.overlaps()
+        if not self.overlap:
+            self.drain(block=True)  # the encoders' turn is over before the model's begins
+        for ready in group:
+            decoded = ready.decoded
+            self.emit({"event": "file_start", **ready.base, "total": self.summary.total, "width": decoded.size[0],
+                       "height": decoded.size[1], "frames": len(decoded.frames), "notes": decoded.notes})
+        start = time.perf_counter()
+        colors = self.batched(group) if len(group) > 1 else None
+        if colors is not None:
+            seconds = time.perf_counter() - start
+            self.summary.model_seconds += seconds
+            for ready, color in zip(group, colors, strict=True):
+                self.emit({"event": "tile", "index": ready.job.index, "run": 1, "runs": 1, "done": 1, "tiles": 1})
+                frames = [Frame(color, None, ready.decoded.frames[0].duration)]
+                self.queue_encode(ready, frames, seconds / len(group), start, encoder, workers)
+            return
+        for ready in group:
+            try:
+                start = time.perf_counter()
+                frames = [self.upscale(ready.job, frame) for frame in ready.decoded.frames]
+                seconds = time.perf_counter() - start
+                self.summary.model_seconds += seconds
+                self.queue_encode(ready, frames, seconds, start, encoder, workers)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                self.fail(ready.job, exc)
+
+    def overlaps(self) -> bool:
+        """Whether encoding runs beside the model, or in turns with it (between its calls).
+
+        In turns when the model runs on the CPU with a torch thread on every core: an encoder thread then takes
+        a core from one of torch's threads, and the others wait for it at every step, so the model slows down
+        by much more than the encoder's share (2-core Xeon, 120x80 images: see benchmarks/batch_overhead.py).
+        Beside it on a GPU, or when torch leaves cores free (``--threads``)."""
+        if getattr(self.up.device, "type", self.up.device) != "cpu":
+            return True
+        import torch
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return torch.get_num_threads() < cores
+
+    def batched(self, group: list[_Ready]) -> list | None:
+        """The colour planes of ``group`` upscaled in one call; None when that failed: each file then runs
+        again on its own, so that a failure is that file's alone."""
+        try:
+            return self.up.upscale_arrays([ready.decoded.frames[0].color for ready in group])
+        except KeyboardInterrupt:
+            raise
+        except Exception:
+            return None
+
+    def queue_encode(self, ready: _Ready, frames: list[Frame], model_seconds: float, started: float,
+                     encoder: ThreadPoolExecutor, workers: int) -> None:
+        meta = self.metadata(ready.decoded, ready.sha, ready.fmt)
+        enc = EncodeOptions(**{**asdict(self.opts.encode), "format": ready.fmt})
+        nbytes = sum(f.color.nbytes + (0 if f.alpha is None else f.alpha.nbytes) for f in frames)
+        while len(self.encodes) >= workers or (
+                self.encodes and sum(p.nbytes for p in self.encodes) + nbytes > MAX_PENDING_BYTES):
+            self.drain(block=True, one=True)  # back-pressure: bounded memory for results waiting to be written
+        event = {**ready.base, "width": ready.out_size[0], "height": ready.out_size[1], "notes": ready.decoded.notes,
+                 "model_seconds": round(model_seconds, 3)}
+        future = encoder.submit(self.write, ready.job, frames, meta, enc)
+        self.encodes.append(_Pending(ready.job, future, event, started, nbytes))
 
     def video(self, job: Job, base: dict) -> None:
         from eern_cli.video.runner import upscale_video
