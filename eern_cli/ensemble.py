@@ -53,6 +53,7 @@ class SelfEnsemble:
     # The array and PIL entry points convert to the tensor entry points, which are the ensemble's here.
     upscale_array = Upscaler.upscale_array
     upscale = Upscaler.upscale
+    _array_in = Upscaler._array_in
 
     def upscale_tensor(self, image: torch.Tensor, *, progress: Progress | None = None) -> torch.Tensor:
         """``Upscaler.upscale_tensor`` of the eight orientations, each turned back, averaged in fp32."""
