@@ -163,6 +163,19 @@ def test_interrupt_stops_cleanly(tmp_path, model, request):
 # ----------------------------------------------------------------------------------------------- small images
 
 
+def forward_batch_sizes(upscaler, monkeypatch) -> list[int]:
+    """The batch size of every forward ``upscaler`` runs from now on (a spy that calls the real one)."""
+    sizes = []
+    real = upscaler.forward_whole
+
+    def spy(x):
+        sizes.append(x.shape[0])
+        return real(x)
+
+    monkeypatch.setattr(upscaler, "forward_whole", spy)
+    return sizes
+
+
 @pytest.fixture(scope="module")
 def batching(device):
     """bf16 on the CPU: same-shape small images share one forward (``Upscaler.batch_size``)."""
@@ -171,7 +184,7 @@ def batching(device):
     return Upscaler(device=device, precision="bf16")
 
 
-def test_small_images_of_one_shape_share_a_forward(tmp_path, batching):
+def test_small_images_of_one_shape_share_a_forward(tmp_path, batching, monkeypatch):
     """Landscape and portrait images alternate; each shape goes through the model as one batch, and every output
     is what the image gives alone (tolerance: 0 levels). A broken file, an RGBA image and an up-to-date output
     among them keep their own outcome, and every file gets its own events."""
@@ -185,13 +198,9 @@ def test_small_images_of_one_shape_share_a_forward(tmp_path, batching):
     save(src / "5a.png", rgba)
     (src / "3a.png").write_text("not an image")
     run(batching, [src / "4.png"], output=out)  # 4.png is up to date: skipped in the middle of its group
-    sizes = []
-    handle = batching.model.register_forward_hook(lambda module, args, output: sizes.append(args[0].shape[0]))
+    sizes = forward_batch_sizes(batching, monkeypatch)
     events = []
-    try:
-        summary = run(batching, [src], output=out, events=events.append)
-    finally:
-        handle.remove()
+    summary = run(batching, [src], output=out, events=events.append)
     assert (summary.done, summary.skipped, summary.failed) == (8, 1, 1)
     assert sorted(sizes) == [1, 1, 3, 4]  # 3 portrait, 4 landscape (one skipped), RGBA colour and alpha alone
     for name, rgb in images.items():
@@ -208,7 +217,7 @@ def test_small_images_of_one_shape_share_a_forward(tmp_path, batching):
     assert all(e["width"] == 4 * images[Path(e["input"]).name].shape[1] for e in done) and len(done) == 7
 
 
-def test_a_file_that_fails_in_a_group_fails_alone(tmp_path, batching):
+def test_a_file_that_fails_in_a_group_fails_alone(tmp_path, batching, monkeypatch):
     """Four images share a forward; the output folder of one cannot be made (a file is in its place)."""
     src, out = tmp_path / "in", tmp_path / "out"
     for i in range(3):
@@ -216,12 +225,8 @@ def test_a_file_that_fails_in_a_group_fails_alone(tmp_path, batching):
     save(src / "sub" / "3.png", smooth(seed=3))
     out.mkdir()
     (out / "sub").write_text("a file where the output folder would be")
-    sizes = []
-    handle = batching.model.register_forward_hook(lambda module, args, output: sizes.append(args[0].shape[0]))
-    try:
-        summary = run(batching, [src], output=out, recursive=True)
-    finally:
-        handle.remove()
+    sizes = forward_batch_sizes(batching, monkeypatch)
+    summary = run(batching, [src], output=out, recursive=True)
     assert sizes == [4] and (summary.done, summary.failed) == (3, 1)
     assert summary.failures[0]["input"].endswith("3.png")
     assert tree(out) == ["0.png", "1.png", "2.png", "sub"]

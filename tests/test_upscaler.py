@@ -174,24 +174,29 @@ def batching(device: str) -> Upscaler:
     return Upscaler(device=device, precision="bf16")
 
 
-def forward_batch_sizes(upscaler: Upscaler) -> tuple[list[int], object]:
+def forward_batch_sizes(upscaler: Upscaler, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch size of every forward ``upscaler`` runs from now on (a spy that calls the real one)."""
     sizes: list[int] = []
-    handle = upscaler.model.register_forward_hook(lambda module, args, out: sizes.append(args[0].shape[0]))
-    return sizes, handle
+    real = upscaler.forward_whole
+
+    def spy(x: torch.Tensor) -> torch.Tensor:
+        sizes.append(x.shape[0])
+        return real(x)
+
+    monkeypatch.setattr(upscaler, "forward_whole", spy)
+    return sizes
 
 
 @pytest.mark.parametrize(("shape", "dtype"), [
     ((20, 24, 3), np.uint8), ((24, 20), np.uint8), ((20, 24, 1), np.uint8), ((14, 9, 3), np.uint8),
     ((1, 1, 3), np.uint8), ((20, 24, 3), np.uint16), ((16, 18, 3), np.float32),
 ])
-def test_arrays_in_one_batch_equal_one_by_one(batching: Upscaler, shape: tuple[int, ...], dtype) -> None:
+def test_arrays_in_one_batch_equal_one_by_one(batching: Upscaler, shape: tuple[int, ...], dtype,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Tolerance: identical (0 levels), so that a result never depends on the images beside it."""
     arrays = [random_image(shape, dtype, seed=i) for i in range(5)]
-    sizes, handle = forward_batch_sizes(batching)
-    try:
-        batched = batching.upscale_arrays(arrays)
-    finally:
-        handle.remove()
+    sizes = forward_batch_sizes(batching, monkeypatch)
+    batched = batching.upscale_arrays(arrays)
     assert sizes == [5]
     for array, out in zip(arrays, batched, strict=True):
         single = batching.upscale_array(array)
@@ -199,19 +204,16 @@ def test_arrays_in_one_batch_equal_one_by_one(batching: Upscaler, shape: tuple[i
         assert np.array_equal(out, single)
 
 
-def test_batches_hold_at_most_one_tile_of_pixels(device: str) -> None:
+def test_batches_hold_at_most_one_tile_of_pixels(device: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if device != "cpu":
         pytest.skip("batches run on the CPU only (Upscaler.batch_size)")
     up = Upscaler(device=device, precision="bf16", tile=32)
     assert up.batch_size(15, 15) == 4 and up.batch_size(8, 8) == 4  # padded to ESA's 15 px minimum
     assert up.batch_size(40, 20) == 1  # tiled: one by one
     arrays = [random_image((15, 15, 3), seed=i) for i in range(10)]
-    sizes, handle = forward_batch_sizes(up)
+    sizes = forward_batch_sizes(up, monkeypatch)
     progress: list[tuple[int, int]] = []
-    try:
-        out = up.upscale_arrays(arrays, progress=lambda done, total: progress.append((done, total)))
-    finally:
-        handle.remove()
+    out = up.upscale_arrays(arrays, progress=lambda done, total: progress.append((done, total)))
     assert sizes == [4, 4, 2] and progress == [(4, 10), (8, 10), (10, 10)]
     assert all(np.array_equal(o, up.upscale_array(a)) for o, a in zip(out, arrays, strict=True))
 
