@@ -274,20 +274,30 @@ def test_output_folder_made_read_only_half_way(tmp_path, batch):
 
 @pytest.fixture
 def forced_oom(monkeypatch):
-    """CUDA's out-of-memory error, raised at the device boundary (every convolution) for inputs larger than
-    ``limit[0]`` pixels: the code path a GPU takes, on the CPU."""
+    """CUDA's out-of-memory error, raised at the device boundary (every convolution: the engine's kernels and
+    torch's Conv2d) for inputs larger than ``limit[0]`` pixels: the code path a GPU takes, on the CPU."""
     import torch
 
-    limit = [24 * 24, 0]  # [pixels that fit, failures so far]
-    conv = torch.nn.Conv2d._conv_forward
+    from eern_cli.engine import kernels
 
-    def allocating(self, x, weight, bias):
+    limit = [24 * 24, 0]  # [pixels that fit, failures so far]
+
+    def check(x) -> None:
         if x.shape[-2] * x.shape[-1] > limit[0]:
             limit[1] += 1
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (forced by the test)")
-        return conv(self, x, weight, bias)
 
-    monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward", allocating)
+    def wrap(function):
+        def allocating(*args, **kwargs):
+            check(args[1] if function is conv_forward or function is conv_add else args[0])
+            return function(*args, **kwargs)
+
+        return allocating
+
+    conv_forward, conv, conv_add = torch.nn.Conv2d._conv_forward, kernels.conv, kernels.conv_add_
+    monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward", wrap(conv_forward))
+    monkeypatch.setattr(kernels, "conv", wrap(conv))
+    monkeypatch.setattr(kernels, "conv_add_", wrap(conv_add))
     return limit
 
 
