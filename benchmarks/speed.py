@@ -1,6 +1,6 @@
 """Our default and fp32 paths against the challenge-style reference and the obvious tiled path, in one run.
 
-    python benchmarks/speed.py [--size 512] [--rounds 7] [--tile 256] [--threads N]
+    python benchmarks/speed.py [--size 512] [--rounds 7] [--tile N] [--threads N]
 
 Every variant upscales the same image (a crop of Set14 'baboon' from ../shared/data when present, else
 a seeded random image). Each variant lives in its own worker process, as each tool would run on its own
@@ -15,8 +15,10 @@ Variants:
 - reference: fp32, NCHW, eager, whole frame: how the NTIRE challenge's script runs the model.
 - obvious: eager, channels_last, 256 px tiles with a 16 px overlap, cropped and pasted (Real-ESRGAN
   style). Approximate for EERN (ESA's gate depends on the tile size), shown for speed.
-- eern: ``Upscaler`` as ``eern upscale`` runs it: exact tiling; the default precision (``auto``, which a
-  calibration on this machine resolves: the label says to what), fp32 and bf16.
+- eern: ``Upscaler`` as ``eern upscale`` runs it, with its default tile unless ``--tile`` is given (on a CPU a
+  512x512 image then runs as one whole frame, larger ones in exact 256 px tiles; the label says which): the
+  default precision (``auto``, which a calibration on this machine resolves: the label says to what), fp32 and
+  bf16; and the default precision in exact 256 px tiles, to show what the tiling costs.
 - ncnn (when ``ncnn`` and ``pnnx`` are installed, i.e. ``eern[export]``): the model converted by eern's own
   exporter (``eern export --format ncnn``'s code, pnnx underneath), run whole frame on the CPU with
   ``net.opt.num_threads`` threads: fp32 (fp16 storage and arithmetic off, as ``eern export`` verifies it), the
@@ -80,14 +82,15 @@ def overlap_tiled(model, x, tile: int, overlap: int):
 PRECISION_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16", "avx512_vnni")
 
 
-def variant_names(tile: int) -> list[str]:
+def variant_names(tile: int | None) -> list[str]:
     names = [
         "reference: fp32 NCHW eager, whole frame",
         "obvious: bf16 autocast, 256 tiles + 16 overlap (approx.)",
         "obvious: fp32, 256 tiles + 16 overlap (approx.)",
-        f"eern default (exact tiles {tile})",  # the worker labels it with what ``auto`` resolves to
-        f"eern fp32 (exact tiles {tile})",
-        f"eern bf16 (exact tiles {tile})",
+        "eern default",  # the worker labels each eern variant with what ``auto`` and the tile resolve to
+        "eern fp32",
+        "eern bf16",
+        "eern default, exact tiles 256",
     ]
     if importlib.util.find_spec("ncnn") and importlib.util.find_spec("pnnx"):
         names += ["ncnn fp32, whole frame", "ncnn fp32, Winograd off, whole frame", "ncnn bf16 storage, whole frame"]
@@ -99,7 +102,7 @@ def variant_names(tile: int) -> list[str]:
     return names
 
 
-def build(name: str, image, tile: int) -> tuple[Callable, str]:
+def build(name: str, image, tile: int | None) -> tuple[Callable, str]:
     """The variant's run function (returns the output) and its label, built in the worker."""
     import torch
 
@@ -120,12 +123,17 @@ def build(name: str, image, tile: int) -> tuple[Callable, str]:
 
         return obvious, name
     if name.startswith("eern"):
+        from eern_cli.engine.regions import runs_whole
+
         precision = "fp32" if "fp32" in name else "bf16" if "bf16" in name else "auto"
-        upscaler = Upscaler(device="cpu", precision=precision, tile=tile)
+        upscaler = Upscaler(device="cpu", precision=precision, tile=256 if "tiles 256" in name else tile)
         keep_freed_memory()  # as the eern CLI does
-        if precision == "auto":  # what the calibration chose on this machine, not what the CPU flags suggest
-            name = name.replace("default (", f"default ({upscaler.precision}, ")
-        return lambda: upscaler.upscale_tensor(image), name
+        height, width = image.shape[-2:]
+        whole = runs_whole(height, width, upscaler.tile, upscaler.whole_up_to)
+        # What the calibration chose on this machine (not what the CPU flags suggest), and how it ran.
+        how = [upscaler.precision] if precision == "auto" else []
+        how += [f"{upscaler.channels} ch", "whole frame" if whole else f"exact {upscaler.tile} px tiles"]
+        return lambda: upscaler.upscale_tensor(image), f"{name.split(',')[0]} ({', '.join(how)})"
     if name.startswith("ncnn"):
         return build_ncnn(name, image)
     model, _ = load_model()
@@ -179,7 +187,7 @@ def build_ncnn(name: str, image) -> tuple[Callable, str]:
     return run, label
 
 
-def worker(name: str, size: int, tile: int, threads: int, out: str) -> None:
+def worker(name: str, size: int, tile: int | None, threads: int, out: str) -> None:
     """Build one variant, save its uint8 output, then time one run per line read from stdin."""
     import warnings
 
@@ -211,7 +219,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512, help="input side in pixels (default 512)")
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--tile", type=int, default=256, help="eern's tile size (default 256, as upscale)")
+    parser.add_argument("--tile", type=int, default=None, help="eern's tile size (default: eern's own, as upscale)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -225,8 +233,9 @@ def main() -> None:
     threads = "?"
     for index, name in enumerate(variant_names(args.tile)):  # started one by one: no set-up overlaps a run
         saved[name] = folder / f"{index}.npy"
-        command = [sys.executable, __file__, "--worker", name, "--size", str(args.size), "--tile", str(args.tile),
+        command = [sys.executable, __file__, "--worker", name, "--size", str(args.size),
                    "--threads", str(args.threads), "--out", str(saved[name])]
+        command += ["--tile", str(args.tile)] if args.tile is not None else []
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         ready = process.stdout.readline().split(maxsplit=2)
         if len(ready) < 3 or ready[0] != "ready":

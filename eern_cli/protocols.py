@@ -42,6 +42,7 @@ class TensorUpscaler(Protocol):
 
     device: torch.device
     dtype: torch.dtype
+    whole_up_to: int  # images of at most this many pixels run whole whatever the tile (``regions.runs_whole``)
 
     def upscale_tensor(self, image: torch.Tensor, *, progress: Progress | None = None) -> torch.Tensor: ...
 

@@ -21,7 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from eern_cli.engine import SCALE
-from eern_cli.engine.devices import DTYPES, resolve_channels, resolve_device, resolve_precision, resolve_tile
+from eern_cli.engine.devices import (
+    DTYPES, resolve_channels, resolve_device, resolve_precision, resolve_tile, whole_frame_pixels,
+)
 from eern_cli.engine.model import MIN_SIDE
 from eern_cli.engine.regions import runs_whole
 from eern_cli.engine.scratch import feature_bytes_per_pixel
@@ -54,7 +56,8 @@ class Upscaler:
     feature maps live: None on the device, "host" in CPU memory, or a folder for a memory-mapped file.
 
     After construction ``device`` (a ``torch.device``), ``precision`` ("fp32", "bf16" or "fp16") and ``tile``
-    (an int, 0 = whole frame) are what ``auto`` resolved to, ``channels`` the width the feature maps run at (the
+    (an int, 0 = whole frame; ``whole_up_to``: images of at most that many pixels run whole all the same, by
+    default on a CPU) are what ``auto`` resolved to, ``channels`` the width the feature maps run at (the
     model's 84, or zero-padded to 96 where this CPU measured that faster: same output), and ``reasons`` says why
     each was chosen.
     """
@@ -73,6 +76,7 @@ class Upscaler:
         tile_choice = resolve_tile(tile, self.device)
         self.precision: str = precision_choice.value
         self.tile: int = int(tile_choice.value)
+        self.whole_up_to: int = whole_frame_pixels(tile, self.device)
         channels_choice = resolve_channels(self.precision, self.device)
         self.channels: int = int(channels_choice.value)
         self.reasons: dict[str, str] = {
@@ -129,10 +133,10 @@ class Upscaler:
         return self._run_with_retries(x, sink, progress)
 
     def _run_with_retries(self, x: torch.Tensor, sink: TileSink, progress: Progress | None) -> None:
-        tile, scratch = self.tile, self.scratch
+        tile, scratch, whole_up_to = self.tile, self.scratch, self.whole_up_to
         while True:
             try:
-                if runs_whole(x.shape[-2], x.shape[-1], tile):
+                if runs_whole(x.shape[-2], x.shape[-1], tile, whole_up_to):
                     sink(0, 0, self.forward_whole(x))
                     if progress:
                         progress(1, 1)
@@ -144,6 +148,10 @@ class Upscaler:
                     raise
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
+                ran_whole_by_size = whole_up_to and not runs_whole(x.shape[-2], x.shape[-1], tile)
+                whole_up_to = 0  # retries are tiled by their tile size alone
+                if ran_whole_by_size:
+                    continue  # in the configured tiles first
                 if tile == 0 or tile > MIN_RETRY_TILE:
                     tile = max(MIN_RETRY_TILE, min(tile or max(x.shape[-2:]), max(x.shape[-2:])) // 2)
                 elif scratch is None and self.device.type != "cpu":
@@ -169,7 +177,7 @@ class Upscaler:
         on_host = self.device.type == "cpu" or str(self.scratch) == "host"
         mapped = self.scratch is not None and str(self.scratch) != "host"
         pixels = height * width
-        whole = runs_whole(height, width, self.tile)
+        whole = runs_whole(height, width, self.tile, self.whole_up_to)
         # The whole-frame forward keeps several 84-channel maps alive (benchmarks/memory.py measured ~1.9 kB per
         # input pixel in fp32, about five maps plus the rest); the exact tiling its two maps.
         whole_frame_bytes = 5 * self.channels * torch.empty((), dtype=self.dtype).element_size()
@@ -206,7 +214,8 @@ class Upscaler:
         of input pixels (the device's default tile when tiling is off): no more memory than a tile needs.
         """
         height, width = max(height, MIN_SIDE), max(width, MIN_SIDE)
-        if self.device.type != "cpu" or self.dtype == torch.float32 or not runs_whole(height, width, self.tile):
+        whole = runs_whole(height, width, self.tile, self.whole_up_to)
+        if self.device.type != "cpu" or self.dtype == torch.float32 or not whole:
             return 1
         side = self.tile or int(resolve_tile(None, self.device).value)
         return max(1, side * side // (height * width))

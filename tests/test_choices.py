@@ -25,6 +25,13 @@ def test_tiles_take_a_device_or_its_type() -> None:
             choices.resolve_tile(bad, "cpu")
 
 
+def test_the_default_cpu_tile_runs_images_up_to_512x512_whole() -> None:
+    assert choices.whole_frame_pixels(None, "cpu") == 512 * 512
+    assert "whole frame up to 512x512" in choices.resolve_tile(None, "cpu").reason
+    # An explicit tile is the user's memory bound: no whole frames by size; nor on a GPU (its tile is 1024).
+    assert choices.whole_frame_pixels(256, "cpu") == choices.whole_frame_pixels(None, "cuda") == 0
+
+
 def test_surely_cpu_only_never_contradicts_torch() -> None:
     import torch
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from eern_cli.engine.regions import Region, block_read, last_readers, tile_regions
+from eern_cli.engine.regions import Region, block_read, last_readers, runs_whole, tile_regions
 
 
 @pytest.mark.parametrize(("height", "width", "tile"), [(40, 40, 16), (37, 1000, 64), (2000, 3000, 256), (15, 15, 16)])
@@ -48,3 +48,9 @@ def test_a_region_is_overwritten_only_after_its_last_reader() -> None:
     release = last_readers(regions, 300, 512)
     assert release == [1, 2, 2]  # each strip's old values are read by the next strip's halo
     assert block_read(regions[1], 300, 512) == Region(126, 259, 0, 512)
+
+
+def test_an_image_runs_whole_by_its_tile_or_by_its_size() -> None:
+    assert runs_whole(300, 200, 0) and runs_whole(256, 256, 256) and not runs_whole(257, 256, 256)
+    assert runs_whole(512, 512, 256, whole_up_to=512 * 512) and runs_whole(1024, 256, 256, whole_up_to=512 * 512)
+    assert not runs_whole(513, 512, 256, whole_up_to=512 * 512)

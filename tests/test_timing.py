@@ -23,7 +23,7 @@ class FakeRunner:
 
     def __init__(self, name: str, calls: list[str], offset: float = 0.0, sleep: float = 0.0) -> None:
         self.name, self.calls, self.offset, self.sleep = name, calls, offset, sleep
-        self.device, self.dtype = torch.device("cpu"), torch.float32
+        self.device, self.dtype, self.whole_up_to = torch.device("cpu"), torch.float32, 0
 
     def upscale_tensor(self, image: torch.Tensor, *, progress=None) -> torch.Tensor:  # noqa: ANN001
         self.calls.append(self.name)

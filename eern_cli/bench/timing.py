@@ -40,18 +40,26 @@ from eern_cli.protocols import TensorUpscaler
 class Variant:
     precision: str  # fp32, bf16, fp16 (resolved, never "auto")
     tile: int  # input pixels per tile side; 0 = whole frame
+    auto: bool = False  # the device's default tile (``tile`` is its side), with its whole-frame rule by size
 
     @property
     def label(self) -> str:
+        if self.auto:
+            return f"{self.precision} tile auto ({self.tile})"
         return f"{self.precision} " + ("whole" if self.tile == 0 else f"tile {self.tile}")
+
+    @property
+    def tile_option(self) -> int | None:
+        """What ``Upscaler(tile=...)`` takes for this variant."""
+        return None if self.auto else self.tile
 
 
 REFERENCE = Variant("fp32", 0)
 
 
-def tiles_for(height: int, width: int, tile: int) -> int:
-    """How many tiles the upscaler runs (1 when the frame fits in one tile, as it then runs whole)."""
-    if runs_whole(height, width, tile):
+def tiles_for(height: int, width: int, tile: int, whole_up_to: int = 0) -> int:
+    """How many tiles the upscaler runs (1 when it runs the frame whole: see ``regions.runs_whole``)."""
+    if runs_whole(height, width, tile, whole_up_to):
         return 1
     return len(tile_regions(height, width, tile))
 
@@ -225,7 +233,9 @@ class SpeedBenchmark:
             if key not in inputs:
                 inputs[key] = image.to(runner.device, runner.dtype).contiguous(memory_format=torch.channels_last)
             x = inputs[key]
-            m = current[variant] = Measurement(variant, height, width, tiles_for(height, width, variant.tile))
+            m = current[variant] = Measurement(
+                variant, height, width, tiles_for(height, width, variant.tile, runner.whole_up_to)
+            )
             self.results.append(m)
             m.first_ms = self.backend.time_call(lambda: runner.stream_tensor(x, _discard))
             self.on_step(f"{where} {variant.label}: first call")

@@ -35,15 +35,16 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(match[2] or width), width
 
 
-def _tile(text: str, device: Any) -> int:
+def _tile(text: str, device: Any) -> tuple[int, bool]:
+    """(tile side, whether it is the device's default: ``Variant.auto``)."""
     from eern_cli.engine.devices import resolve_tile
 
     if text.lower() in WHOLE:
-        return 0
+        return 0, False
     if text.lower() == "auto":
-        return int(resolve_tile(None, device).value)
+        return int(resolve_tile(None, device).value), True
     try:
-        return int(resolve_tile(int(text), device).value)
+        return int(resolve_tile(int(text), device).value), False
     except ValueError:
         raise UsageError(f"bad tile {text!r}", hint="use auto, 0 (whole frame) or a side in pixels") from None
 
@@ -178,10 +179,10 @@ def benchmark(
     pairs = quality.find_pairs(dataset, hr=hr, lr=lr) if with_quality else []
     precisions = [resolve_precision(p, dev).value for p in _split(precision, ["auto"])]
     tiles = [_tile(t, dev) for t in _split(tile, ["auto"])]
-    variants = list(dict.fromkeys([timing.REFERENCE] + [timing.Variant(p, t) for p in precisions for t in tiles]))
+    variants = list(dict.fromkeys([timing.REFERENCE] + [timing.Variant(p, *t) for p in precisions for t in tiles]))
     repeat, warmup = repeat or DEFAULTS[dev.type][0], DEFAULTS[dev.type][1] if warmup is None else warmup
 
-    runners = {v: Upscaler(weights, device=str(dev), precision=v.precision, tile=v.tile) for v in variants}
+    runners = {v: Upscaler(weights, device=str(dev), precision=v.precision, tile=v.tile_option) for v in variants}
     if dev.type == "cpu":
         keep_freed_memory()  # process-wide, set once here as eern upscale does (engine/allocator.py)
     loaded = next(iter(runners.values())).weights

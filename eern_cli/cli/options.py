@@ -16,7 +16,10 @@ MODEL_PANEL = "Model"
 
 DEVICE_HELP = "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
 PRECISION_HELP = "auto, fp32, bf16 or fp16 (auto: the fastest measured on this CPU; fp16 on GPUs)."
-TILE_HELP = "Tile side in input pixels; 0 = whole image; default per device (CPU 256, CUDA 1024). Output is the same."
+TILE_HELP = (
+    "Tile side in input pixels; 0 = whole image; default per device (CPU 256, whole up to 512x512; CUDA 1024). "
+    "Output is the same."
+)
 WEIGHTS_HELP = "Checkpoint: a .pt/.pth/.safetensors path or hf://OWNER/REPO/FILE\\[@REV]."  # \\[: not rich markup
 THREADS_HELP = "CPU threads for the model (default: torch's, one per core)."
 SEVERAL = " Several to compare: repeat the flag or separate with commas."

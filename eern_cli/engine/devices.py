@@ -21,6 +21,7 @@ from eern_cli.engine.choices import (  # noqa: F401  (the torch-free rules, re-e
     cpu_has_native_bf16,
     cpu_name,
     resolve_tile,
+    whole_frame_pixels,
 )
 from eern_cli.engine.model import FEATURES
 from eern_cli.errors import DeviceError, UsageError

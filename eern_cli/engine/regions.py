@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import torch
 
 
-def runs_whole(height: int, width: int, tile: int) -> bool:
-    """Whether an image runs as one whole frame: tiling is off (0) or one tile covers it."""
-    return tile == 0 or (tile >= height and tile >= width)
+def runs_whole(height: int, width: int, tile: int, whole_up_to: int = 0) -> bool:
+    """Whether an image runs as one whole frame: tiling is off (0), one tile covers it, or it has at most
+    ``whole_up_to`` pixels (``choices.whole_frame_pixels``)."""
+    return tile == 0 or (tile >= height and tile >= width) or height * width <= whole_up_to
 
 
 @dataclass(frozen=True)
