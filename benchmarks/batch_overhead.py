@@ -1,7 +1,7 @@
 """How much a batch through ``eern upscale`` costs beyond the model itself, in images per second.
 
     PYTHONPATH=. python benchmarks/batch_overhead.py --small 100           # 100 crops of ~120x80 (Set5/Set14 HR)
-    PYTHONPATH=. python benchmarks/batch_overhead.py [--data DIR ...] [--levels 4 1] [--threads N]
+    PYTHONPATH=. python benchmarks/batch_overhead.py [--data DIR ...] [--levels default 4 1] [--threads N]
 
 Prints, on the same images, in interleaved rounds (so that a busy moment hits every row alike):
 
@@ -12,8 +12,9 @@ Prints, on the same images, in interleaved rounds (so that a busy moment hits ev
 * decode + encode alone, serially, at the first level;
 
 each as the median over ``--rounds`` rounds, in images/s and as a ratio to the reference; then PNG encode
-time and size per level on these outputs. ``--small N`` makes the folder itself: N crops of 120x80 from the
-Set5 and Set14 HR images in ../shared/data, every third one portrait (80x120), as photos of a folder mix them.
+time and size per writer and level on these outputs (eern's writer, and Pillow's at levels 4 and 6).
+``--small N`` makes the folder itself: N crops of 120x80 from the Set5 and Set14 HR images in ../shared/data,
+every third one portrait (80x120), as photos of a folder mix them.
 
 The machine may be shared: before each round the benchmark waits (up to ``--patience`` s) until other
 processes leave the CPUs idle, and a round in which they used more than ``--max-foreign`` CPUs is measured
@@ -142,8 +143,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--rounds", "--repeat", type=int, default=5)
-    parser.add_argument("--levels", type=int, nargs="+", default=None,
-                        help="PNG levels to run 'eern upscale' with (default: eern's default level)")
+    parser.add_argument("--levels", nargs="+", default=["default"],
+                        help="PNG levels to run 'eern upscale' with: 0-9 or default (eern's own; the default)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the model (default: torch's); fewer than the cores leaves some spare "
                         "for decode/encode, as on a bigger machine")
@@ -161,17 +162,12 @@ def main() -> None:
     from eern_cli.engine.allocator import keep_freed_memory
     from eern_cli.engine.devices import cpu_name
     from eern_cli.images.decode import Frame, read_image
-    from eern_cli.images.encode import (
-        DEFAULT_PNG_LEVEL,
-        EncodeOptions,
-        Metadata,
-        encode,
-    )
+    from eern_cli.images.encode import EncodeOptions, Metadata, encode
     from eern_cli.upscaler import Upscaler
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    levels = args.levels or [DEFAULT_PNG_LEVEL]
+    levels = [None if level == "default" else int(level) for level in args.levels]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "in"
         if args.small:
@@ -219,23 +215,25 @@ def main() -> None:
                 read_image(blob, str(path))
                 encode(io.BytesIO(), [Frame(out)], meta, png)
 
-        def command(level: int) -> tuple[str, Callable[[], float]]:
+        def command(level: int | None) -> tuple[str, Callable[[], float]]:
             def run() -> float:
                 buf = io.StringIO()
                 try:
                     with redirect_stdout(buf):
                         eern(["upscale", str(folder), "-o", str(Path(tmp) / "out"), "--overwrite", "--quiet", "--json",
-                              "--device", args.device, "--precision", upscaler.precision, "--compress-level",
-                              str(level)] + (["--threads", str(args.threads)] if args.threads else []))
+                              "--device", args.device, "--precision", upscaler.precision]
+                             + (["--compress-level", str(level)] if level is not None else [])
+                             + (["--threads", str(args.threads)] if args.threads else []))
                 except SystemExit as exc:
                     if exc.code:
                         raise
                 return json.loads(buf.getvalue())["seconds"]
 
-            return f"eern upscale, PNG level {level}", run
+            return f"eern upscale, PNG {_level_name(level)}", run
 
         rows = {"model alone, one by one": one_by_one, "model alone, batched": batched,
-                **dict(command(level) for level in levels), f"decode + encode alone, PNG level {levels[0]}": decode_encode}
+                **dict(command(level) for level in levels),
+                f"decode + encode alone, PNG {_level_name(levels[0])}": decode_encode}
         times, loops, ran = measure(rows, args.rounds, args.max_foreign, args.patience)
     kept = len(times["model alone, one by one"])
     print()
@@ -258,30 +256,48 @@ def main() -> None:
     png_table(outputs, args.rounds)
 
 
+def _level_name(level: int | None) -> str:
+    return "default" if level is None else f"level {level}"
+
+
 def png_table(outputs: list[np.ndarray], repeat: int) -> None:
+    """eern's PNG writer at its default and at each zlib level, beside Pillow's own encoder (adaptive filters;
+    eern wrote 8-bit PNGs with it, at level 4, before ``images/png_writer.py``)."""
+    from PIL import Image
+
     from eern_cli.images.decode import Frame
     from eern_cli.images.encode import EncodeOptions, Metadata, encode
 
     meta = Metadata(icc=None, dpi=None, exif=None, loop=None, provenance=None)
     sample = outputs[: max(1, min(len(outputs), 30))]
     raw = sum(o.nbytes for o in sample)
+
+    def ours(level: int | None) -> Callable[[np.ndarray, io.BytesIO], None]:
+        return lambda out, buf: encode(buf, [Frame(out)], meta, EncodeOptions(format="png", compress_level=level))
+
+    def pillow(level: int) -> Callable[[np.ndarray, io.BytesIO], None]:
+        return lambda out, buf: Image.fromarray(out).save(buf, "PNG", compress_level=level)
+
+    writers = {f"eern {_level_name(level)}": ours(level) for level in [None, *range(10)]}
+    writers.update({"Pillow level 4": pillow(4), "Pillow level 6": pillow(6)})
     print()
-    print(f"PNG level on {len(sample)} of these x4 outputs ({raw / len(sample) / 1e6:.2f} MB raw each), encode CPU "
+    print(f"PNG writers on {len(sample)} of these x4 outputs ({raw / len(sample) / 1e6:.2f} MB raw each), encode CPU "
           f"time per output, best of {max(repeat, 3)}:")
-    print("level   ms/output   size (kB)   time vs 4   size vs 4")
+    print(f"{'writer':18s} ms/output   size (kB)   time vs Pillow 4   size vs Pillow 4")
     rows = {}
-    for level in range(10):
+    for name, write in writers.items():
         best, size = float("inf"), 0
         for _ in range(max(repeat, 3)):
             start, size = time.thread_time(), 0
             for out in sample:
                 buf = io.BytesIO()
-                encode(buf, [Frame(out)], meta, EncodeOptions(format="png", compress_level=level))
+                write(out, buf)
                 size += len(buf.getvalue())
             best = min(best, time.thread_time() - start)
-        rows[level] = (1000 * best / len(sample), size / len(sample) / 1e3)
-    for level, (ms, kb) in rows.items():
-        print(f"  {level}     {ms:8.1f}    {kb:8.1f}     {ms / rows[4][0]:6.2f}x     {kb / rows[4][1]:6.3f}")
+        rows[name] = (1000 * best / len(sample), size / len(sample) / 1e3)
+    base_ms, base_kb = rows["Pillow level 4"]
+    for name, (ms, kb) in rows.items():
+        print(f"{name:18s} {ms:8.1f}    {kb:8.1f}     {ms / base_ms:10.2f}x     {kb / base_kb:10.3f}")
 
 
 if __name__ == "__main__":

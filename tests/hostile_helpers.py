@@ -50,7 +50,7 @@ from helpers_images import (
 )
 from PIL import Image
 
-from eern_cli.images import atomic, bit16
+from eern_cli.images import atomic, bit16, png_writer
 
 __all__ = ["FAST", "REPO", "cli_env", "decodes_completely", "eern_cmd", "encoded", "smooth"]
 
@@ -83,7 +83,7 @@ def samples() -> dict[str, tuple[str, bytes]]:
     """A tiny valid file of every kind eern reads: name -> (extension, bytes)."""
     rgb = smooth(*SIZE)
     png16, tif16 = io.BytesIO(), io.BytesIO()
-    bit16.write_png16(png16, smooth(*SIZE, dtype=np.uint16))
+    png_writer.write_png(png16, smooth(*SIZE, dtype=np.uint16))
     bit16.write_tiff16(tif16, [smooth(*SIZE, dtype=np.uint16)])
     return {
         "png": (".png", encoded(rgb)),

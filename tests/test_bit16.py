@@ -1,4 +1,5 @@
-"""16-bit PNG and TIFF (``images/bit16.py``): every bit read, and written back through the encoder."""
+"""16-bit PNG and TIFF (``images/bit16.py``, ``images/png_writer.py``): every bit read, and written back through
+the encoder."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from helpers_images import RECORD, SRGB, encode_to_bytes, smooth
 from PIL import Image
 
-from eern_cli.images import bit16, provenance
+from eern_cli.images import bit16, png_writer, provenance
 from eern_cli.images.decode import Frame, read_image
 
 
@@ -19,7 +20,7 @@ def test_16_bit_png_keeps_every_bit(channels):
         [smooth(channels=1, dtype=np.uint16), smooth(channels=1, dtype=np.uint16, seed=3)])
     full = full | 1  # odd values: the low byte matters
     buf = io.BytesIO()
-    bit16.write_png16(buf, full)
+    png_writer.write_png(buf, full)
     d = read_image(buf.getvalue(), "deep.png")
     assert d.bits == 16
     frame = d.frames[0]

@@ -31,7 +31,7 @@ from helpers_images import (
 from PIL import Image, ImageCms
 
 from eern_cli.cli.app import main
-from eern_cli.images import atomic, bit16, provenance
+from eern_cli.images import atomic, bit16, png_writer, provenance
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
@@ -219,7 +219,7 @@ def test_cmyk_jpeg(tmp_path, capsys):
 def test_16_bit_in_16_bit_out(tmp_path, capsys, name, channels):
     deep = smooth(channels=channels, dtype=np.uint16) | 1
     buf = io.BytesIO()
-    (bit16.write_png16 if name.endswith("png") else lambda f, a: bit16.write_tiff16(f, [a]))(buf, deep)
+    (png_writer.write_png if name.endswith("png") else lambda f, a: bit16.write_tiff16(f, [a]))(buf, deep)
     out_path = tmp_path / "out" / name
     _one(tmp_path, capsys, name, buf.getvalue())
     from eern_cli.images.decode import read_image

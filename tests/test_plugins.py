@@ -15,7 +15,7 @@ import pytest
 from helpers_images import cli_env, save, smooth, upscale_here
 from PIL import Image, ImageCms
 
-from eern_cli.images import bit16, plugins, provenance
+from eern_cli.images import plugins, png_writer, provenance
 
 pillow_heif = pytest.importorskip("pillow_heif", reason="HEIC needs eern[formats]")
 if not plugins.installed(plugins.AVIF):
@@ -103,7 +103,7 @@ def test_avif_round_trip_and_heic_quality(tmp_path, capsys, reference) -> None:
 def test_16_bit_to_avif_is_8_bit_with_a_note(tmp_path, capsys) -> None:
     source = tmp_path / "deep.png"
     with open(source, "wb") as f:
-        bit16.write_png16(f, smooth(dtype=np.uint16))
+        png_writer.write_png(f, smooth(dtype=np.uint16))
     code, err = upscale_here(capsys, str(source), "-f", "avif")
     assert code == 0 and "16-bit result written as 8-bit (AVIF holds 8 bits here)" in err
 

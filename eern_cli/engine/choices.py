@@ -22,10 +22,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_TILE = {"cpu": 256, "cuda": 1024, "mps": 512}
 
 # With the default tile, images of at most this many input pixels run as one whole frame. Measured on a
-# 2-core Xeon (README, Performance), each setting in its own process: a 512x512 image runs 7-12 % faster whole
-# than in 256 px tiles (the tiles' halos and the copies into the full-size maps cost more than the smaller
-# working set saves), a 768x768 one 8 % slower, so the line is drawn at 512x512, where the whole frame's
-# peak memory is still below what the tiling needs for the 1024x1024 images it exists for.
+# 2-core Xeon (README, Performance), each setting in its own process, bf16: the whole frame takes 0.85-0.90x
+# the time of 256 px tiles from 384x384 to 600x600 (the tiles' halos and their copies into the full-size maps
+# cost more than the smaller working set saves) and about the same at 768x768. The line is drawn at 512x512 by
+# memory: up to there the whole frame's peak (710 MB) stays below the tiling's for a 1024x1024 image.
 WHOLE_FRAME_PIXELS = {"cpu": 512 * 512, "cuda": 0, "mps": 0}
 
 # Device nodes that a GPU torch build (CUDA, ROCm, WSL's CUDA) needs to see a GPU at all.
@@ -102,7 +102,8 @@ def resolve_tile(tile: int | None, device: object) -> Choice:
     if tile is None:
         whole = WHOLE_FRAME_PIXELS[kind]
         side = int(whole**0.5)
-        return Choice(str(DEFAULT_TILE[kind]), f"default for {kind}" + (f"; whole frame up to {side}x{side}" if whole else ""))
+        reason = f"default for {kind}" + (f"; whole frame up to {side}x{side}" if whole else "")
+        return Choice(str(DEFAULT_TILE[kind]), reason)
     if tile < 0:
         raise UsageError(f"tile size must be 0 (whole frame) or at least 16, not {tile}")
     if 0 < tile < 16:

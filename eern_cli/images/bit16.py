@@ -6,8 +6,8 @@ bytes, so ``read_high_precision`` decodes the same data twice, once unpacking th
 byte order swapped, the low bytes, and joins them: the full 16 bits at C speed, no extra dependency.
 Grey+alpha 16-bit PNGs (4 bytes a pixel) are unpacked as 8-bit "RGBA", i.e. every byte.
 
-Pillow cannot write 16-bit colour either, so ``write_png16`` and ``write_tiff16`` are small writers of their
-own (PNG: Paeth-filtered, zlib; TIFF: baseline strips, Adobe deflate), with ICC, DPI, EXIF and text metadata.
+Pillow cannot write 16-bit colour either: ``write_tiff16`` is a small writer of our own (baseline strips, Adobe
+deflate) with ICC, DPI, EXIF and text metadata; 16-bit PNGs are written by ``png_writer.py``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ _NATIVE = "L" if sys.byteorder == "little" else "B"
 _OTHER = "B" if _NATIVE == "L" else "L"
 _SWAP.update({f"{m};16N": (f"{m};16{_OTHER}", n, "=") for m, n in (("RGB", 3), ("RGBA", 4), ("RGBX", 3))})
 _LA16 = "LA;16B"
-_ROWS_PER_BLOCK = 64
 
 
 def high_precision_rawmode(im: Image.Image) -> str | None:
@@ -64,70 +63,6 @@ def read_high_precision(opener, rawmode: str) -> np.ndarray:
     first = _with_rawmode(opener(), rawmode)[..., :channels].astype(np.uint16)  # Pillow keeps the high byte
     second = _with_rawmode(opener(), other)[..., :channels].astype(np.uint16)
     return first << 8 | second
-
-
-# ---------------------------------------------------------------------------------------------- PNG writer
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def _paeth_filter(rows: np.ndarray, prev: np.ndarray, bpp: int) -> np.ndarray:
-    """PNG filter type 4 on a block of byte rows (uint8, R x N) whose previous row is ``prev``; filtering
-    reads only the original bytes, so it vectorises (un-filtering would not)."""
-    x = rows.astype(np.int16)
-    up = np.vstack([prev[None].astype(np.int16), x[:-1]])
-    left = np.zeros_like(x)
-    left[:, bpp:] = x[:, :-bpp]
-    upleft = np.zeros_like(x)
-    upleft[:, bpp:] = up[:, :-bpp]
-    p = left + up - upleft
-    pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - upleft)
-    pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
-    out = np.empty((x.shape[0], x.shape[1] + 1), dtype=np.uint8)
-    out[:, 0] = 4
-    out[:, 1:] = (x - pred).astype(np.uint8)
-    return out
-
-
-def write_png16(
-    fp: BinaryIO,
-    array: np.ndarray,
-    *,
-    compress_level: int = 6,
-    icc: bytes | None = None,
-    dpi: Sequence[float] | None = None,
-    exif: bytes | None = None,
-    texts: dict[str, str] | None = None,
-) -> None:
-    """Write uint16 H x W (grey) or H x W x C (C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) as a 16-bit PNG."""
-    if array.ndim == 2:
-        array = array[..., None]
-    height, width, channels = array.shape
-    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    fp.write(b"\x89PNG\r\n\x1a\n")
-    fp.write(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)))
-    if icc:
-        fp.write(_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc)))
-    if dpi:
-        ppm = [max(1, int(round(d / 0.0254))) for d in dpi[:2]]
-        fp.write(_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
-    if exif:
-        fp.write(_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif))
-    for key, value in (texts or {}).items():
-        fp.write(_chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8")))
-    rows = np.ascontiguousarray(array.astype(">u2")).view(np.uint8).reshape(height, width * channels * 2)
-    compressor = zlib.compressobj(compress_level)
-    prev = np.zeros(rows.shape[1], dtype=np.uint8)
-    for top in range(0, height, _ROWS_PER_BLOCK):
-        block = rows[top : top + _ROWS_PER_BLOCK]
-        data = compressor.compress(_paeth_filter(block, prev, channels * 2).tobytes())
-        prev = block[-1]
-        if data:
-            fp.write(_chunk(b"IDAT", data))
-    fp.write(_chunk(b"IDAT", compressor.flush()))
-    fp.write(_chunk(b"IEND", b""))
 
 
 # --------------------------------------------------------------------------------------------- TIFF writer

@@ -1,6 +1,7 @@
 """Encode upscaled frames into an output file, with the input's metadata and eern's provenance.
 
-PNG and TIFF keep 16 bits (Pillow writes 16-bit grey; 16-bit colour goes through ``bit16``), HEIC keeps 10 of
+PNG and TIFF keep 16 bits (single-frame PNGs, 8- or 16-bit, go through ``png_writer``, 16-bit TIFFs through
+``bit16``), HEIC keeps 10 of
 them (``plugins.save_deep``); JPEG, WebP, BMP, GIF and AVIF are 8-bit, so 16-bit results are rounded to 8 bits
 there (with a note). HEIC and AVIF need their plugin (``plugins``), loaded only when such an output is written.
 JPEG has no transparency: alpha is flattened onto white. Multi-frame results go to formats that hold frames (PNG
@@ -20,13 +21,10 @@ from eern_cli.errors import OutputError, UsageError
 from eern_cli.images import bit16, formats, plugins
 from eern_cli.images import exif as exif_tags
 from eern_cli.images.decode import Frame
+from eern_cli.images.png_writer import write_png
 from eern_cli.images.provenance import PNG_KEY, Provenance, xmp_packet
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
-# Chosen from benchmarks/batch_overhead.py's table (encode time vs size of x4 outputs, zlib-ng): level 4 is the
-# knee, files within 0-4% of level 6's size in 35-70% of its time; 1-3 are up to ~2x faster again but 5-20%
-# larger; 7-9 cost up to 7x the time of 6 to save < 5%.
-DEFAULT_PNG_LEVEL = 4
 DEFAULT_QUALITY = {"jpg": 92, "webp": 90, "heic": 90, "avif": 90}
 
 
@@ -36,7 +34,7 @@ class EncodeOptions:
     quality: int | None = None  # JPEG / WebP; None for the format's default
     subsampling: str = "4:2:0"  # JPEG chroma subsampling
     lossless: bool = False  # WebP
-    compress_level: int = DEFAULT_PNG_LEVEL  # PNG (and TIFF deflate) 0..9
+    compress_level: int | None = None  # PNG: None = png_writer's fast default, else zlib's level 0..9
 
     def output_settings(self) -> dict:
         """The options that change what an output holds (part of the provenance digest)."""
@@ -96,14 +94,14 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
         bit16.write_tiff16(fp, pages, icc=meta.icc, dpi=meta.dpi, xmp=xmp, compress_level=6,
                            software=meta.provenance.software if meta.provenance else "eern")
         return notes
-    if sixteen and fmt == "png" and len(frames) == 1 and (frames[0].alpha is not None or frames[0].color.ndim == 3):
-        texts = {"XML:com.adobe.xmp": xmp.decode()} if xmp else {}
-        if meta.provenance:
-            texts[PNG_KEY] = meta.provenance.to_json()
-        bit16.write_png16(fp, _stack(frames[0]), compress_level=opts.compress_level, icc=meta.icc, dpi=meta.dpi,
-                          exif=exif, texts=texts)
+    if fmt == "png" and len(frames) == 1:  # eern's own writer: 16-bit colour, and faster than Pillow's
+        texts = {PNG_KEY: meta.provenance.to_json()} if meta.provenance else {}
+        if xmp:
+            texts["XML:com.adobe.xmp"] = xmp.decode()
+        write_png(fp, _stack(frames[0]), compress_level=opts.compress_level, icc=meta.icc,
+                  dpi=meta.dpi if row.dpi else None, exif=exif, texts=texts)
         return notes
-    images = [_to_pil(f, row, notes, keep16=fmt == "png" and len(frames) == 1) for f in frames]
+    images = [_to_pil(f, row, notes) for f in frames]
     params: dict = {}
     if meta.icc:
         params["icc_profile"] = meta.icc
@@ -114,7 +112,7 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
         if meta.provenance:
             info.add_text(PNG_KEY, meta.provenance.to_json())
             info.add_itxt("XML:com.adobe.xmp", xmp.decode())
-        params.update(pnginfo=info, compress_level=opts.compress_level)
+        params.update(pnginfo=info, compress_level=6 if opts.compress_level is None else opts.compress_level)
         if exif:
             params["exif"] = exif
     elif fmt == "jpg":
@@ -155,11 +153,9 @@ def _to8(a: np.ndarray) -> np.ndarray:
     return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def _to_pil(frame: Frame, row: formats.ImageFormat, notes: list[str], *, keep16: bool) -> Image.Image:
+def _to_pil(frame: Frame, row: formats.ImageFormat, notes: list[str]) -> Image.Image:
     color, alpha = frame.color, frame.alpha
     if color.dtype == np.uint16:
-        if keep16 and color.ndim == 2 and alpha is None:
-            return Image.fromarray(color)  # mode I;16: a 16-bit grey PNG
         color, alpha = _to8(color), None if alpha is None else _to8(alpha)
         _add(notes, f"16-bit result written as 8-bit ({row.label} holds 8 bits here)")
     if alpha is not None and not row.alpha:
