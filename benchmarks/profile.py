@@ -1,5 +1,6 @@
-"""Where a CPU upscale spends its time: torch's profiler over eern's default path and over the same engine with
-the plain ops (no fused kernels, 84 channels), in one process, rounds interleaved.
+"""Where a CPU upscale spends its time: torch's profiler over eern's default path, over the same engine with
+the plain ops (no fused kernels, 84 channels), and over the default in exact 256 px tiles (what a 512x512 image
+ran in before the CPU's whole-frame rule), in one process, rounds interleaved.
 
     python benchmarks/profile.py [--size 512] [--rounds 3] [--precision auto]
 
@@ -21,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 GROUPS = {
     "elementwise": ("aten::relu", "aten::clamp_min", "aten::sigmoid", "aten::mul", "aten::add", "aten::fill_"),
     "copies": ("aten::copy_",),
-    "pooling, resize": ("aten::max_pool2d", "aten::mm", "aten::bmm", "aten::index_put", "aten::_index_put"),
+    "pooling, resize": (
+        "aten::max_pool2d", "aten::upsample_bilinear2d", "aten::mm", "aten::bmm", "aten::index_put", "aten::_index_put",
+    ),
     "pixel shuffle": ("aten::pixel_shuffle",),
 }
 
@@ -51,6 +54,7 @@ def main() -> None:
     from eern_cli.engine import kernels
     from eern_cli.engine.allocator import keep_freed_memory
     from eern_cli.engine.choices import cpu_name
+    from eern_cli.engine.regions import runs_whole
     from eern_cli.engine.widen import widened
     from eern_cli.upscaler import Upscaler
     from eern_cli.weights.loading import load_model
@@ -62,9 +66,13 @@ def main() -> None:
     plain = Upscaler(device="cpu", precision=default.precision)
     plain.model = widened(load_model()[0].to(plain.dtype), 84).to(memory_format=torch.channels_last)
     fused = kernels.fusable
+    tiled = Upscaler(device="cpu", precision=default.precision, tile=256)
+    height, width = image.shape[-2:]
+    how = "whole frame" if runs_whole(height, width, default.tile, default.whole_up_to) else f"{default.tile} px tiles"
     variants = {
-        f"eern default ({default.precision}, {default.channels} ch, fused kernels)": (default, fused),
-        f"plain ops ({plain.precision}, 84 ch, no fused kernels)": (plain, lambda x: False),
+        f"eern default ({default.precision}, {default.channels} ch, fused kernels, {how})": (default, fused),
+        f"plain ops ({plain.precision}, 84 ch, no fused kernels, {how})": (plain, lambda x: False),
+        f"eern default in exact 256 px tiles ({tiled.channels} ch)": (tiled, fused),
     }
     walls: dict[str, list[float]] = {name: [] for name in variants}
     groups: dict[str, dict[str, float]] = {}
