@@ -9,7 +9,7 @@ from eern_cli.engine.model import ESA
 from eern_cli.engine.regions import Region
 
 
-class _Axis:
+class ResizeAxis:
     """PyTorch's bilinear resize (align_corners=False) along one axis, as sparse source indices and weights."""
 
     def __init__(self, src: int, dst: int) -> None:
@@ -44,8 +44,8 @@ class PendingGate:
         # Max-pooling commutes with widening the dtype, and CPU kernels pool fp32 faster than bf16.
         pooled = ESA.pooled(small.float()).to(small.dtype)
         self.map = esa.conv3(pooled).float()[0].contiguous()  # (C, h, w), fp32 for the resize
-        self.rows = _Axis(self.map.shape[-2], height)
-        self.cols = _Axis(self.map.shape[-1], width)
+        self.rows = ResizeAxis(self.map.shape[-2], height)
+        self.cols = ResizeAxis(self.map.shape[-1], width)
 
     def resized(self, region: Region) -> torch.Tensor:
         """The small map resized to the whole image, over ``region`` only: (1, C, h, w) fp32, channels-last."""

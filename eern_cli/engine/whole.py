@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from eern_cli.engine import kernels
+from eern_cli.engine.gate import ResizeAxis
 from eern_cli.engine.model import EERN, ESA
 
 
@@ -29,6 +30,22 @@ def forward_whole(model: EERN, x: torch.Tensor) -> torch.Tensor:
 def _gated(esa: ESA, x: torch.Tensor) -> torch.Tensor:
     """``esa(x)``, overwriting ``x`` with the result."""
     s = kernels.conv(x, esa.conv1, (0, 0))
-    small = esa.small_map(s)
-    s.add_(F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False))
+    s.add_(_resized(esa.small_map(s), s.shape[-2], s.shape[-1]))
     return x.mul_(kernels.conv(s, esa.conv4, (0, 0), "sigmoid"))
+
+
+def _resized(small: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``F.interpolate(small, (height, width), mode="bilinear", align_corners=False)``.
+
+    In bf16 on a CPU as two matrix products instead (columns in fp32, then rows in bf16, which oneDNN runs on the
+    CPU's bf16 units): about twice as fast as torch's bilinear kernel on a 512x512 frame, the same values up to
+    bf16's rounding of the weights (the sum with ESA's branch is rounded to bf16 anyway).
+    """
+    if small.device.type != "cpu" or small.dtype != torch.bfloat16:
+        return F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False)
+    batch, channels, rows, cols = small.shape
+    _, across = ResizeAxis(cols, width).matrix(0, width)  # (width, cols)
+    _, down = ResizeAxis(rows, height).matrix(0, height)  # (height, rows)
+    wide = (small.float() @ across.T).permute(0, 2, 3, 1).reshape(batch, rows, width * channels)
+    up = down.to(small.dtype) @ wide.to(small.dtype)  # (N, height, width * C)
+    return up.view(batch, height, width, channels).permute(0, 3, 1, 2)
