@@ -162,3 +162,13 @@ def encode_to_bytes(frames: list[Frame], fmt: str, *, options: EncodeOptions | N
     buf = io.BytesIO()
     encode(buf, frames, encode_metadata(**meta), options or EncodeOptions(format=fmt))
     return buf.getvalue()
+
+
+def random_image(shape: tuple[int, ...], dtype=np.uint8, seed: int = 0) -> np.ndarray:
+    """Noise over the dtype's whole range (floats: 0..1): the hardest case for exactness checks."""
+    rng = np.random.default_rng(seed)
+    if dtype == np.uint8:
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+    if dtype == np.uint16:
+        return rng.integers(0, 65536, shape, dtype=np.uint16)
+    return rng.random(shape, dtype=np.float32)

@@ -487,15 +487,16 @@ def test_memory_check_counts_everything_an_8000x8000_run_holds(tmp_path, monkeyp
     """With 24 GiB free (in memory) or 6 GiB free (--scratch DIR: the map is a file, the rest still in memory), an
     8000x8000 fp32 job must be refused before inference starts."""
     from eern_cli import upscaler as upscaler_module
+    from eern_cli.engine import retries
 
     up = upscaler_module.Upscaler(device="cpu", precision="fp32", tile=256,
                                   scratch=str(tmp_path) if scratch else None)
-    monkeypatch.setattr(upscaler_module, "_available_memory", lambda: free_gib << 30)
+    monkeypatch.setattr(retries, "available_memory", lambda: free_gib << 30)
 
     def started(*args, **kwargs):
         raise AssertionError("inference started: the job was not refused up front")
 
-    monkeypatch.setattr(upscaler_module, "run_exact_tiled", started)
+    monkeypatch.setattr(retries, "run_exact_tiled", started)
     record("resources: memory check for 8000x8000", inputs=1)
     with address_space_limit(6 << 30), pytest.raises(InsufficientMemoryError):
         up.upscale_array(np.zeros((8000, 8000, 3), np.uint8))

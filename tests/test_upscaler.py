@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from helpers_images import random_image
 from PIL import Image
 
 from eern_cli import InputImageError, Upscaler
@@ -15,15 +16,6 @@ from eern_cli import InputImageError, Upscaler
 @pytest.fixture(scope="module")
 def upscaler(device: str) -> Upscaler:
     return Upscaler(device=device, precision="fp32", tile=32)
-
-
-def random_image(shape: tuple[int, ...], dtype=np.uint8, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    if dtype == np.uint8:
-        return rng.integers(0, 256, shape, dtype=np.uint8)
-    if dtype == np.uint16:
-        return rng.integers(0, 65536, shape, dtype=np.uint16)
-    return rng.random(shape, dtype=np.float32)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 30), (14, 14), (15, 15), (16, 50), (33, 17)])
@@ -142,117 +134,3 @@ def test_one_instance_serves_several_threads(upscaler: Upscaler) -> None:
         t.join()
     for i, image in enumerate(expected):
         assert np.array_equal(results[i], image)
-
-
-def test_out_of_memory_retries_with_smaller_tiles(monkeypatch: pytest.MonkeyPatch, device: str) -> None:
-    """A CUDA OOM, forced at the device boundary (any conv over more than 40 x 40 px fails to allocate)."""
-    image = random_image((64, 64, 3), seed=3)
-    expected = Upscaler(device=device, precision="fp32", tile=0).upscale(image)
-    conv_forward = torch.nn.Conv2d._conv_forward
-    failures = []
-
-    def allocating(self, x, weight, bias):
-        if x.shape[-2] * x.shape[-1] > 40 * 40:
-            failures.append(tuple(x.shape[-2:]))
-            raise torch.OutOfMemoryError("CUDA out of memory (forced by the test)")
-        return conv_forward(self, x, weight, bias)
-
-    monkeypatch.setattr(torch.nn.Conv2d, "_conv_forward", allocating)
-    out = Upscaler(device=device, precision="fp32", tile=0).upscale(image)
-    assert failures, "the forced failure never happened"
-    assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
-
-
-def test_the_default_cpu_tile_runs_a_larger_image_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    """260x300 is more than one 256 px tile but at most 512x512 pixels: whole (``choices.WHOLE_FRAME_PIXELS``);
-    an explicit tile still cuts it; a forced out-of-memory in the whole frame retries in the 256 px tiles first."""
-    image = random_image((260, 300, 3), seed=4)
-    default, tiled = Upscaler(device="cpu", precision="fp32"), Upscaler(device="cpu", precision="fp32", tile=256)
-    assert (default.tile, default.whole_up_to, tiled.whole_up_to) == (256, 512 * 512, 0)
-    wholes: list[tuple[int, int]] = []
-    real = default.forward_whole
-    monkeypatch.setattr(default, "forward_whole", lambda x: wholes.append(tuple(x.shape[-2:])) or real(x))
-    whole = default.upscale(image)
-    assert wholes == [(260, 300)]
-    assert np.abs(whole.astype(int) - tiled.upscale(image).astype(int)).max() <= 1  # fp32: the exact tiling
-
-    def out_of_memory(x: torch.Tensor) -> torch.Tensor:
-        wholes.append(tuple(x.shape[-2:]))
-        raise torch.OutOfMemoryError("out of memory (forced by the test)")
-
-    monkeypatch.setattr(default, "forward_whole", out_of_memory)
-    progress: list[tuple[int, int]] = []
-    again = default.upscale(image, progress=lambda done, total: progress.append((done, total)))
-    assert wholes[1:] == [(260, 300)] and progress[-1][1] > 1  # one whole try, then tiles
-    assert np.abs(again.astype(int) - whole.astype(int)).max() <= 1
-
-
-# ----------------------------------------------------------------------------------------------- batches
-
-
-@pytest.fixture(scope="module")
-def batching(device: str) -> Upscaler:
-    """bf16, where the CPU runs same-shape images as one batch (``Upscaler.batch_size``)."""
-    if device != "cpu":
-        pytest.skip("batches run on the CPU only (Upscaler.batch_size)")
-    return Upscaler(device=device, precision="bf16")
-
-
-def forward_batch_sizes(upscaler: Upscaler, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The batch size of every forward ``upscaler`` runs from now on (a spy that calls the real one)."""
-    sizes: list[int] = []
-    real = upscaler.forward_whole
-
-    def spy(x: torch.Tensor) -> torch.Tensor:
-        sizes.append(x.shape[0])
-        return real(x)
-
-    monkeypatch.setattr(upscaler, "forward_whole", spy)
-    return sizes
-
-
-@pytest.mark.parametrize(("shape", "dtype"), [
-    ((20, 24, 3), np.uint8), ((24, 20), np.uint8), ((20, 24, 1), np.uint8), ((14, 9, 3), np.uint8),
-    ((1, 1, 3), np.uint8), ((20, 24, 3), np.uint16), ((16, 18, 3), np.float32),
-])
-def test_arrays_in_one_batch_equal_one_by_one(batching: Upscaler, shape: tuple[int, ...], dtype,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tolerance: identical (0 levels), so that a result never depends on the images beside it."""
-    arrays = [random_image(shape, dtype, seed=i) for i in range(5)]
-    sizes = forward_batch_sizes(batching, monkeypatch)
-    batched = batching.upscale_arrays(arrays)
-    assert sizes == [5]
-    for array, out in zip(arrays, batched, strict=True):
-        single = batching.upscale_array(array)
-        assert out.dtype == single.dtype and out.shape == single.shape == (4 * shape[0], 4 * shape[1]) + shape[2:]
-        assert np.array_equal(out, single)
-
-
-def test_batches_hold_at_most_one_tile_of_pixels(device: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    if device != "cpu":
-        pytest.skip("batches run on the CPU only (Upscaler.batch_size)")
-    up = Upscaler(device=device, precision="bf16", tile=32)
-    assert up.batch_size(15, 15) == 4 and up.batch_size(8, 8) == 4  # padded to ESA's 15 px minimum
-    assert up.batch_size(40, 20) == 1  # tiled: one by one
-    arrays = [random_image((15, 15, 3), seed=i) for i in range(10)]
-    sizes = forward_batch_sizes(up, monkeypatch)
-    progress: list[tuple[int, int]] = []
-    out = up.upscale_arrays(arrays, progress=lambda done, total: progress.append((done, total)))
-    assert sizes == [4, 4, 2] and progress == [(4, 10), (8, 10), (10, 10)]
-    assert all(np.array_equal(o, up.upscale_array(a)) for o, a in zip(out, arrays, strict=True))
-
-
-def test_batch_size_follows_the_precision(batching: Upscaler, device: str) -> None:
-    assert batching.tile == 256 and batching.batch_size(80, 120) == 256 * 256 // (80 * 120)
-    # fp32: PyTorch runs a single image's small convolutions with other kernels than a batch's (1 level apart)
-    assert Upscaler(device=device, precision="fp32").batch_size(80, 120) == 1
-
-
-def test_batches_take_arrays_of_one_kind(batching: Upscaler) -> None:
-    assert batching.upscale_arrays([]) == []
-    with pytest.raises(InputImageError, match="one shape and dtype"):
-        batching.upscale_arrays([random_image((20, 24, 3)), random_image((24, 20, 3))])
-    with pytest.raises(InputImageError, match="one shape and dtype"):
-        batching.upscale_arrays([random_image((20, 24, 3)), random_image((20, 24, 3), np.uint16)])
-    with pytest.raises(InputImageError, match="shape"):
-        batching.upscale_arrays([np.zeros((16, 16, 4), np.uint8)] * 2)
