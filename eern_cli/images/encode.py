@@ -1,11 +1,11 @@
 """Encode upscaled frames into an output file, with the input's metadata and eern's provenance.
 
 PNG and TIFF keep 16 bits (single-frame PNGs, 8- or 16-bit, go through ``png_writer``, 16-bit TIFFs through
-``bit16``), HEIC keeps 10 of
-them (``plugins.save_deep``); JPEG, WebP, BMP, GIF and AVIF are 8-bit, so 16-bit results are rounded to 8 bits
-there (with a note). HEIC and AVIF need their plugin (``plugins``), loaded only when such an output is written.
-JPEG has no transparency: alpha is flattened onto white. Multi-frame results go to formats that hold frames (PNG
-as APNG, WebP, TIFF, GIF); JPEG, BMP, HEIC and AVIF refuse them before any work is done (``check_output``).
+``bit16``), HEIC keeps 10 of them (``plugins.save_deep``); JPEG, WebP, BMP, GIF and AVIF are 8-bit, so 16-bit
+results are rounded to 8 bits there (with a note). HEIC and AVIF need their plugin (``plugins``), loaded only
+when such an output is written. JPEG has no transparency: alpha is flattened onto white. Multi-frame results go to
+formats that hold frames (PNG as APNG, WebP, TIFF, GIF); JPEG, BMP, HEIC and AVIF refuse them before any work is
+done (``check_output``).
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ def encode(fp: BinaryIO, frames: Sequence[Frame], meta: Metadata, opts: EncodeOp
         if meta.provenance:
             info.add_text(PNG_KEY, meta.provenance.to_json())
             info.add_itxt("XML:com.adobe.xmp", xmp.decode())
-        params.update(pnginfo=info, compress_level=6 if opts.compress_level is None else opts.compress_level)
+        # Animated PNGs stay with Pillow (eern's writer writes one frame), at level 4 unless asked otherwise.
+        params.update(pnginfo=info, compress_level=4 if opts.compress_level is None else opts.compress_level)
         if exif:
             params["exif"] = exif
     elif fmt == "jpg":
