@@ -54,7 +54,6 @@ def main() -> None:
     from eern_cli.engine import kernels
     from eern_cli.engine.allocator import keep_freed_memory
     from eern_cli.engine.choices import cpu_name
-    from eern_cli.engine.regions import runs_whole
     from eern_cli.engine.widen import widened
     from eern_cli.upscaler import Upscaler
     from eern_cli.weights.loading import load_model
@@ -67,8 +66,7 @@ def main() -> None:
     plain.model = widened(load_model()[0].to(plain.dtype), 84).to(memory_format=torch.channels_last)
     fused = kernels.fusable
     tiled = Upscaler(device="cpu", precision=default.precision, tile=256)
-    height, width = image.shape[-2:]
-    how = "whole frame" if runs_whole(height, width, default.tile, default.whole_up_to) else f"{default.tile} px tiles"
+    how = "whole frame" if default.runs_whole(*image.shape[-2:]) else f"{default.tile} px tiles"
     variants = {
         f"eern default ({default.precision}, {default.channels} ch, fused kernels, {how})": (default, fused),
         f"plain ops ({plain.precision}, 84 ch, no fused kernels, {how})": (plain, lambda x: False),

@@ -82,7 +82,7 @@ def overlap_tiled(model, x, tile: int, overlap: int):
 PRECISION_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16", "avx512_vnni")
 
 
-def variant_names(tile: int | None) -> list[str]:
+def variant_names() -> list[str]:
     names = [
         "reference: fp32 NCHW eager, whole frame",
         "obvious: bf16 autocast, 256 tiles + 16 overlap (approx.)",
@@ -123,13 +123,10 @@ def build(name: str, image, tile: int | None) -> tuple[Callable, str]:
 
         return obvious, name
     if name.startswith("eern"):
-        from eern_cli.engine.regions import runs_whole
-
         precision = "fp32" if "fp32" in name else "bf16" if "bf16" in name else "auto"
         upscaler = Upscaler(device="cpu", precision=precision, tile=256 if "tiles 256" in name else tile)
         keep_freed_memory()  # as the eern CLI does
-        height, width = image.shape[-2:]
-        whole = runs_whole(height, width, upscaler.tile, upscaler.whole_up_to)
+        whole = upscaler.runs_whole(*image.shape[-2:])
         # What the calibration chose on this machine (not what the CPU flags suggest), and how it ran.
         how = [upscaler.precision] if precision == "auto" else []
         how += [f"{upscaler.channels} ch", "whole frame" if whole else f"exact {upscaler.tile} px tiles"]
@@ -183,7 +180,8 @@ def build_ncnn(name: str, image) -> tuple[Callable, str]:
             raise RuntimeError(f"ncnn failed (status {status})")
         return torch.from_numpy(np.array(out.numpy(batch_index=0)[0], copy=True))[None]
 
-    label = name.replace("ncnn", f"ncnn {ncnn.__version__}").replace("whole frame", f"{net.opt.num_threads} threads, whole frame")
+    label = name.replace("ncnn", f"ncnn {ncnn.__version__}")
+    label = label.replace("whole frame", f"{net.opt.num_threads} threads, whole frame")
     return run, label
 
 
@@ -231,7 +229,7 @@ def main() -> None:
     labels: dict[str, str] = {}
     saved: dict[str, Path] = {}
     threads = "?"
-    for index, name in enumerate(variant_names(args.tile)):  # started one by one: no set-up overlaps a run
+    for index, name in enumerate(variant_names()):  # started one by one: no set-up overlaps a run
         saved[name] = folder / f"{index}.npy"
         command = [sys.executable, __file__, "--worker", name, "--size", str(args.size),
                    "--threads", str(args.threads), "--out", str(saved[name])]

@@ -130,6 +130,10 @@ class Upscaler:
                 return run_with_retries(self, x, sink, progress)
         return run_with_retries(self, x, sink, progress)
 
+    def runs_whole(self, height: int, width: int) -> bool:
+        """Whether an H x W image runs as one whole frame with this upscaler's tile (``regions.runs_whole``)."""
+        return runs_whole(height, width, self.tile, self.whole_up_to)
+
     def forward_whole(self, x: torch.Tensor) -> torch.Tensor:
         """The model on whole frames (N, 3, H, W), already on the device in the working dtype, channels-last."""
         return forward_whole(self.model, x)
@@ -143,7 +147,7 @@ class Upscaler:
         on_host = self.device.type == "cpu" or str(self.scratch) == "host"
         mapped = self.scratch is not None and str(self.scratch) != "host"
         pixels = height * width
-        whole = runs_whole(height, width, self.tile, self.whole_up_to)
+        whole = self.runs_whole(height, width)
         # The whole-frame forward keeps several 84-channel maps alive (benchmarks/memory.py measured ~1.9 kB per
         # input pixel in fp32, about five maps plus the rest); the exact tiling its two maps.
         whole_frame_bytes = 5 * self.channels * torch.empty((), dtype=self.dtype).element_size()

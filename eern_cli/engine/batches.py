@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from eern_cli.engine import SCALE
 from eern_cli.engine.choices import resolve_tile
 from eern_cli.engine.model import MIN_SIDE
-from eern_cli.engine.regions import runs_whole
 from eern_cli.engine.retries import is_out_of_memory
 from eern_cli.errors import InputImageError
 from eern_cli.protocols import Progress
@@ -34,8 +33,7 @@ def batch_size(upscaler: Upscaler, height: int, width: int) -> int:
     """How many H x W images run through one forward (1: one by one). A batch holds at most one tile's worth of
     input pixels (the device's default tile when tiling is off): no more memory than a tile needs."""
     height, width = max(height, MIN_SIDE), max(width, MIN_SIDE)
-    whole = runs_whole(height, width, upscaler.tile, upscaler.whole_up_to)
-    if upscaler.device.type != "cpu" or upscaler.dtype == torch.float32 or not whole:
+    if upscaler.device.type != "cpu" or upscaler.dtype == torch.float32 or not upscaler.runs_whole(height, width):
         return 1
     side = upscaler.tile or int(resolve_tile(None, upscaler.device).value)
     return max(1, side * side // (height * width))

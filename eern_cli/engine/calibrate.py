@@ -62,12 +62,13 @@ class Calibration:
 
     def channels(self, precision: str) -> int:
         """The faster feature width for ``precision`` here (84 where the padded one was not faster or not measured)."""
-        timed = {w: self.ms.get(_label(precision, w)) for w in WIDTHS}
+        timed = {w: self.ms.get(label(precision, w)) for w in WIDTHS}
         valid = {w: ms for w, ms in timed.items() if ms is not None}
         return min(valid, key=lambda w: (valid[w], w)) if valid else WIDTHS[0]
 
 
-def _label(precision: str, width: int) -> str:
+def label(precision: str, width: int) -> str:
+    """The key of ``Calibration.ms`` for ``precision`` at ``width`` channels."""
     return precision if width == WIDTHS[0] else f"{precision}/{width}"
 
 
@@ -146,23 +147,23 @@ def measure(key: str = "", rounds: int = ROUNDS) -> Calibration:
     torch.manual_seed(0)
     from eern_cli.engine.devices import DTYPES
 
-    steps = {_label(p, w): _step(DTYPES[p], w) for p in CANDIDATES for w in WIDTHS}
+    steps = {label(p, w): _step(DTYPES[p], w) for p in CANDIDATES for w in WIDTHS}
     best: dict[str, float | None] = {}
-    for label, step in steps.items():  # untimed first call: oneDNN builds its kernels here
+    for name, step in steps.items():  # untimed first call: oneDNN builds its kernels here
         try:
             step()
-            best[label] = float("inf")
+            best[name] = float("inf")
         except (RuntimeError, NotImplementedError):
-            best[label] = None
+            best[name] = None
     for _ in range(rounds):
-        for label, step in steps.items():
-            if best[label] is None:
+        for name, step in steps.items():
+            if best[name] is None:
                 continue
             t0 = time.perf_counter()
             step()
-            best[label] = min(best[label], (time.perf_counter() - t0) * 1e3)  # type: ignore[type-var]
-    timed = {label: ms for label, ms in best.items() if ms is not None}
-    choice = min(timed, key=lambda label: timed[label]).split("/")[0] if timed else "fp32"
+            best[name] = min(best[name], (time.perf_counter() - t0) * 1e3)  # type: ignore[type-var]
+    timed = {name: ms for name, ms in best.items() if ms is not None}
+    choice = min(timed, key=lambda name: timed[name]).split("/")[0] if timed else "fp32"
     return Calibration(key, best, choice, time.perf_counter() - start)
 
 

@@ -84,14 +84,10 @@ def resolve_channels(precision: str, device: torch.device) -> Choice:
     padded convs faster in ``precision`` (``widen.py``). GPUs keep 84 (not measured there)."""
     if device.type != "cpu":
         return Choice(str(FEATURES), "the model's own (padding is measured on CPUs only)")
-    from eern_cli.engine.calibrate import WIDTHS, cpu_precision
+    from eern_cli.engine.calibrate import WIDTHS, cpu_precision, label
 
     calibration = cpu_precision()
     channels = calibration.channels(precision)
-    figures = ", ".join(
-        f"{w} ch {calibration.ms[label]:.1f} ms"
-        for w in WIDTHS
-        if (label := precision if w == FEATURES else f"{precision}/{w}") in calibration.ms
-        and calibration.ms[label] is not None
-    )
+    timed = {w: calibration.ms.get(label(precision, w)) for w in WIDTHS}
+    figures = ", ".join(f"{w} ch {ms:.1f} ms" for w, ms in timed.items() if ms is not None)
     return Choice(str(channels), f"faster here in {precision} ({figures} per conv step)")

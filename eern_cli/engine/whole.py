@@ -7,6 +7,8 @@ batch of small images pays for fewer passes over its maps.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -44,8 +46,16 @@ def _resized(small: torch.Tensor, height: int, width: int) -> torch.Tensor:
     if small.device.type != "cpu" or small.dtype != torch.bfloat16:
         return F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False)
     batch, channels, rows, cols = small.shape
-    _, across = ResizeAxis(cols, width).matrix(0, width)  # (width, cols)
-    _, down = ResizeAxis(rows, height).matrix(0, height)  # (height, rows)
-    wide = (small.float() @ across.T).permute(0, 2, 3, 1).reshape(batch, rows, width * channels)
-    up = down.to(small.dtype) @ wide.to(small.dtype)  # (N, height, width * C)
+    across, down = _resize_matrices(rows, cols, height, width)
+    wide = (small.float() @ across).permute(0, 2, 3, 1).reshape(batch, rows, width * channels)
+    up = down @ wide.to(torch.bfloat16)  # (N, height, width * C)
     return up.view(batch, height, width, channels).permute(0, 3, 1, 2)
+
+
+@functools.lru_cache(maxsize=16)
+def _resize_matrices(rows: int, cols: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(columns: (cols, width) fp32, rows: (height, rows) bf16): the same for every block of a forward and every
+    forward of a shape, so built once (read only, so threads may share them)."""
+    _, across = ResizeAxis(cols, width).matrix(0, width)
+    _, down = ResizeAxis(rows, height).matrix(0, height)
+    return across.T.contiguous(), down.to(torch.bfloat16)
